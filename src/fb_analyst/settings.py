@@ -1,0 +1,171 @@
+"""One typed Settings object: defaults in code, overrides from a YAML file and the environment.
+
+Precedence (highest first): explicit keyword overrides > environment (``FB_ANALYST_<SECTION>__<FIELD>``,
+e.g. ``FB_ANALYST_DIAGNOSE__FDR_Q=0.05``) > YAML file (``--config FILE``) > defaults below.
+Parsed once at start-up and passed down; no module reads ``os.environ`` itself.
+Every threshold the analyses use is a named, documented field here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from fb_analyst.errors import ConfigError
+
+
+class IngestSettings(BaseModel):
+    column_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="User mapping raw header -> canonical column, applied before built-in aliases.",
+    )
+    name_overrides_file: Path | None = Field(
+        None, description="CSV raw_name,canonical_name forcing entity-name resolution."
+    )
+    fuzzy_threshold: float = Field(
+        90.0, description="rapidfuzz score (0-100) above which two normalised names are merged."
+    )
+    ctr_tolerance: float = Field(
+        0.1, description="Relative disagreement of a ctr column with clicks/impressions that warns."
+    )
+    default_currency: str = Field("USD", description="Currency when the input does not say.")
+    date_order: Literal["auto", "dmy", "mdy", "ymd"] = Field(
+        "auto", description="Order of day/month in ambiguous dates; auto decides from the data."
+    )
+
+
+class WindowSettings(BaseModel):
+    current_days: int = Field(7, ge=1, description="Length of the current window (days).")
+    baseline_days: int = Field(7, ge=1, description="Length of the baseline window (days).")
+
+
+class DiagnoseSettings(BaseModel):
+    fdr_q: float = Field(0.10, gt=0, lt=1, description="Benjamini-Hochberg false discovery rate.")
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level for single tests/intervals.")
+    min_spend_share: float = Field(
+        0.02, ge=0, le=1, description="Minimum share of account spend for a segment to be tested."
+    )
+    min_impressions: int = Field(1000, ge=0, description="Minimum impressions per window per segment.")
+    min_effect: float = Field(
+        0.05, ge=0, description="Minimum practical relative change (|delta|) for a supported hypothesis."
+    )
+    max_depth: int = Field(2, ge=1, le=3, description="Maximum number of dimensions combined in a segment.")
+    max_hypotheses: int = Field(20, ge=1, description="Maximum hypotheses written.")
+    outage_drop: float = Field(
+        0.8, gt=0, le=1, description="Relative drop of purchases with normal clicks flagged as an outage."
+    )
+
+
+class CreativeSettings(BaseModel):
+    embedder: Literal["auto", "sentence-transformers", "tfidf"] = Field(
+        "auto", description="auto = sentence-transformers when installed, else TF-IDF/LSA (reported)."
+    )
+    model_name: str = Field(
+        "all-MiniLM-L6-v2", description="Sentence-transformers model name or local path."
+    )
+    min_themes: int = Field(2, ge=2)
+    max_themes: int = Field(12, ge=2)
+    low_ctr_quantile: float = Field(
+        0.34, gt=0, lt=1, description="Campaigns below this CTR quantile count as low-CTR."
+    )
+    suggestions_per_campaign: int = Field(3, ge=1)
+    max_primary_text_chars: int = Field(125, description="Meta's primary-text guidance (chars).")
+    ab_power: float = Field(0.8, gt=0, lt=1, description="Power for A/B test sizing.")
+
+
+class ForecastSettings(BaseModel):
+    engine: Literal["statsforecast", "prophet"] = "statsforecast"
+    horizon: int = Field(7, description="Forecast horizon in days (7 or 14).")
+    backtest_origins: int = Field(4, ge=1)
+    min_history_days: int = Field(21, ge=7, description="Shorter series get a simpler model or none.")
+    budget_total: float | None = Field(None, description="Daily budget to allocate; None = run-rate.")
+    budget_change_bound: float = Field(0.30, ge=0, le=1, description="Max relative change per campaign.")
+    bootstrap_samples: int = Field(200, ge=20)
+
+
+class LLMSettings(BaseModel):
+    enabled: bool = False
+    base_url: str | None = None
+    model: str = "gpt-4o-mini"
+    api_key: str | None = None
+
+
+class DashboardSettings(BaseModel):
+    max_upload_mb: int = Field(200, ge=1)
+
+
+class Settings(BaseSettings):
+    """All settings. Construct with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="FB_ANALYST_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    engine: Literal["duckdb", "pyspark"] = Field("duckdb", description="Ibis backend.")
+    seed: int = Field(0, description="Seed for every random step (bootstrap, clustering).")
+    log_level: str = "INFO"
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    windows: WindowSettings = Field(default_factory=WindowSettings)
+    diagnose: DiagnoseSettings = Field(default_factory=DiagnoseSettings)
+    creative: CreativeSettings = Field(default_factory=CreativeSettings)
+    forecast: ForecastSettings = Field(default_factory=ForecastSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build Settings from defaults, an optional YAML file, the environment and overrides.
+
+    Raises ConfigError (exit 2) naming the file and the invalid field.
+    """
+    data: dict[str, Any] = {}
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise ConfigError(f"config file {path}: not found; pass an existing YAML file to --config")
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path}: not valid YAML ({exc})") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path}: top level must be a mapping of setting names")
+        data = loaded
+    data = _deep_merge(data, overrides)
+    try:
+        # YAML values are passed as init kwargs; environment variables override them below.
+        file_settings = Settings.model_validate(data) if data else None
+        env_only = Settings()
+        if file_settings is None:
+            return env_only
+        merged = _deep_merge(
+            file_settings.model_dump(), env_only.model_dump(exclude_defaults=True)
+        )
+        merged = _deep_merge(merged, overrides)
+        return Settings.model_validate(merged)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        src = f"config file {config_file}" if config_file else "settings"
+        raise ConfigError(f"{src}: {where}: {first['msg']} (got {first.get('input')!r})") from None
