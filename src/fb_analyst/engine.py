@@ -7,6 +7,9 @@ passing the table to the library functions (see README).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,9 @@ def connect(backend: str = "duckdb", **kwargs: Any) -> Any:
             .appName("fb-analyst")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            # Local mode: Spark's default of 200 shuffle partitions makes small aggregates slow.
+            .config("spark.sql.shuffle.partitions", str(kwargs.pop("shuffle_partitions", 4)))
             .getOrCreate()
         )
         return ibis.pyspark.connect(session)
@@ -50,7 +56,51 @@ def read_canonical(path: str | Path, con: Any | None = None) -> ibis.Table:
     return con.read_parquet(str(path))
 
 
+def _unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
 def table_from_pandas(df: pd.DataFrame, con: Any | None = None, name: str | None = None) -> ibis.Table:
-    """Register an in-memory frame as an Ibis table on ``con`` (default DuckDB)."""
+    """Register an in-memory frame as an Ibis table on ``con`` (default DuckDB).
+
+    Without ``name`` a fresh unique name is used. (Ibis 12's ``overwrite=True`` emits a ``DROP``
+    that sqlglot >= 30 renders without its table name, so this never overwrites; on PySpark the
+    frame becomes a session temp view rather than a table saved to the warehouse.)
+    """
     con = con or default_connection()
-    return con.create_table(name or f"t_{id(df)}", df, overwrite=True)
+    name = name or _unique_name("t")
+    if con.name == "pyspark":
+        con._session.createDataFrame(df).createOrReplaceTempView(name)
+        return con.table(name)
+    return con.create_table(name, ibis.memtable(df))
+
+
+def read_file(path: str | Path, con: Any | None = None) -> ibis.Table:
+    """Open a Parquet or CSV file lazily on ``con`` (default DuckDB); nothing is loaded into Python."""
+    con = con or default_connection()
+    path = str(path)
+    return con.read_parquet(path) if path.lower().endswith(".parquet") else con.read_csv(path)
+
+
+@contextmanager
+def materialized(expr: ibis.Table) -> Iterator[ibis.Table]:
+    """Compute ``expr`` once in its engine and yield it as a table; dropped/unpersisted on exit.
+
+    Used for an intermediate aggregate that several queries read (the segment cube), so the
+    raw rows are scanned once. DuckDB gets a temporary table (dropped with plain SQL, see
+    :func:`table_from_pandas` for why not through Ibis); other backends use ``expr.cache()``.
+    """
+    con = expr.get_backend()
+    if con.name != "duckdb":
+        cached = expr.cache()
+        try:
+            yield cached
+        finally:
+            cached.release()
+        return
+    name = _unique_name("cube")
+    table = con.create_table(name, expr, temp=True)
+    try:
+        yield table
+    finally:
+        con.con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')

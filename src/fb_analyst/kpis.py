@@ -13,9 +13,14 @@ Identity used by the diagnosis: ROAS = CTR * CVR * AOV * 1000 / CPM.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Literal
+from datetime import date
+from typing import Any, Final, Literal
 
+import ibis
+import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from fb_analyst import schema as S
@@ -109,3 +114,218 @@ def ratio_value(
 def safe_ratio(num: float | None, den: float | None, scale: float = 1.0) -> float | None:
     """Plain-float version of :func:`ratio_value` (None when undefined)."""
     return ratio_value(num, den, scale).value
+
+
+# --- Aggregation in the engine --------------------------------------------------------------
+#
+# ``aggregate`` returns, per group, everything any KPI needs, as plain sums and counts (so that
+# partial aggregates roll up exactly by summing again):
+#   n_rows                      rows in the group
+#   <measure>, n_<measure>      sum of the known values of each measure and how many rows had one
+#   <kpi>_num, <kpi>_den, n_<kpi>
+#                               per ratio KPI, sums of numerator and denominator over the rows where
+#                               *both* are known, and how many rows that was (coverage = n_<kpi>/n_rows)
+# A sum over no known value is null, never 0.
+
+N_ROWS: Final = "n_rows"
+
+
+def n_col(name: str) -> str:
+    """Column counting the rows that a measure / ratio KPI used."""
+    return f"n_{name}"
+
+
+def num_col(kpi: str) -> str:
+    return f"{kpi}_num"
+
+
+def den_col(kpi: str) -> str:
+    return f"{kpi}_den"
+
+
+def coverage_col(kpi: str) -> str:
+    return f"coverage_{kpi}"
+
+
+def resolve_kpis(kpis: Sequence[str] | None = None) -> tuple[KPI, ...]:
+    """KPI objects for ``kpis`` (names, validated; unknown names list the valid ones); all when None."""
+    if kpis is None:
+        return ADDITIVE_KPIS + RATIO_KPIS
+    return tuple(get_kpi(k) for k in kpis)
+
+
+def with_all_measures(table: ibis.Table) -> ibis.Table:
+    """``table`` with every measure column present: an input lacking one gets an all-null column."""
+    absent = {m: ibis.null().cast("float64") for m in S.MEASURES if m not in table.columns}
+    return table.mutate(**absent) if absent else table
+
+
+def metric_exprs(table: ibis.Table, where: ibis.Value | None = None, suffix: str = "") -> dict[str, ibis.Value]:
+    """The aggregate columns described above, over the rows of ``table`` matching ``where``.
+
+    ``table`` must hold every measure (see :func:`with_all_measures`).
+    """
+
+    def cond(extra: ibis.Value | None) -> ibis.Value | None:
+        if where is None:
+            return extra
+        return where if extra is None else where & extra
+
+    def total(col: str, where: ibis.Value | None) -> ibis.Value:
+        # float64 for every sum: a null integer sum would come back from DuckDB's HUGEINT as
+        # Python Decimal objects, and engines then agree on one type (exact below 2**53).
+        return table[col].sum(where=where).cast("float64")
+
+    out: dict[str, ibis.Value] = {N_ROWS + suffix: table.count(where=where)}
+    for m in S.MEASURES:
+        out[m + suffix] = total(m, where)
+        out[n_col(m) + suffix] = table.count(where=cond(table[m].notnull()))
+    for k in RATIO_KPIS:
+        num, den = table[k.numerator], table[k.denominator]
+        both = cond(num.notnull() & den.notnull())
+        out[num_col(k.name) + suffix] = total(k.numerator, both)
+        out[den_col(k.name) + suffix] = total(k.denominator, both)
+        out[n_col(k.name) + suffix] = table.count(where=both)
+    return out
+
+
+def rollup_exprs(partial: ibis.Table, suffix: str = "") -> dict[str, ibis.Value]:
+    """Re-aggregate partial aggregates (sums of sums and of counts): exact, because every
+    column is additive. Columns of ``partial`` carry ``suffix``; the outputs keep it."""
+    return {c: partial[c].sum().cast(partial[c].type()) for c in aggregate_columns(suffix)}
+
+
+def aggregate_columns(suffix: str = "") -> tuple[str, ...]:
+    """Names of the columns :func:`metric_exprs` produces."""
+    cols = [N_ROWS]
+    for m in S.MEASURES:
+        cols += [m, n_col(m)]
+    for k in RATIO_KPIS:
+        cols += [num_col(k.name), den_col(k.name), n_col(k.name)]
+    return tuple(c + suffix for c in cols)
+
+
+def _group_keys(table: ibis.Table, by: Sequence[str]) -> list[ibis.Value]:
+    return [table[c].cast("date").name(c) if c == S.DATE else table[c] for c in by]
+
+
+def aggregate(table: ibis.Table, by: Sequence[str] = ()) -> ibis.Table:
+    """Sums, known-value counts and per-ratio-KPI numerator/denominator sums, grouped by ``by``
+    (an Ibis expression: nothing is executed). ``date`` in ``by`` is grouped as a calendar date."""
+    t = with_all_measures(table)
+    metrics = metric_exprs(t)
+    if not by:
+        return t.aggregate(**metrics)
+    return t.group_by(_group_keys(t, by)).aggregate(**metrics)
+
+
+# --- From aggregates to KPI values (small frames, in pandas) ----------------------------------
+
+
+def undefined_reason(kpi: KPI, num: Any, den: Any, n_known: Any) -> str | None:
+    """Why a ratio KPI has no value (None when it has one)."""
+    if _is_missing(n_known) or n_known == 0 or _is_missing(num) or _is_missing(den):
+        return f"no rows with {kpi.numerator} and {kpi.denominator} both known"
+    if den == 0:
+        return f"zero {kpi.denominator}" + (f" and zero {kpi.numerator}" if num == 0 else "")
+    return None
+
+
+def add_kpi_columns(frame: pd.DataFrame, suffix: str = "", kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """Add ``<kpi><suffix>`` (float; NaN where undefined) and ``coverage_<kpi><suffix>`` for each
+    ratio KPI to an aggregate frame, and ``coverage_<measure><suffix>`` for each measure."""
+    wanted = {k.name for k in resolve_kpis(kpis)}
+    out = frame.copy()
+    rows = out[N_ROWS + suffix].astype("float64").where(out[N_ROWS + suffix] > 0)
+    for m in S.MEASURES:
+        out[coverage_col(m) + suffix] = out[n_col(m) + suffix].astype("float64") / rows
+    for k in RATIO_KPIS:
+        if k.name not in wanted:
+            continue
+        num = out[num_col(k.name) + suffix].astype("float64")
+        den = out[den_col(k.name) + suffix].astype("float64")
+        out[k.name + suffix] = (k.scale * num / den.where(den != 0)).astype("float64")
+        out[coverage_col(k.name) + suffix] = out[n_col(k.name) + suffix].astype("float64") / rows
+    return out
+
+
+def kpi_frame(table: ibis.Table, by: Sequence[str] = (), kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """Execute :func:`aggregate` and add KPI and coverage columns; sorted by ``by``.
+
+    Columns: ``by``, ``n_rows``, measure sums with ``n_<measure>``/``coverage_<measure>``, and per
+    ratio KPI ``<kpi>`` (NaN where undefined: convert with :func:`to_records` or
+    :func:`kpi_values` before writing), ``coverage_<kpi>``, ``<kpi>_num``, ``<kpi>_den``, ``n_<kpi>``.
+    """
+    resolve_kpis(kpis)
+    frame = aggregate(table, by).to_pandas()
+    if S.DATE in by:
+        frame[S.DATE] = pd.to_datetime(frame[S.DATE]).dt.date
+    frame = add_kpi_columns(frame, kpis=kpis)
+    if by:
+        frame = frame.sort_values(list(by), na_position="last", kind="stable").reset_index(drop=True)
+    return frame
+
+
+def kpi_value_from_row(kpi: KPI | str, row: Mapping[str, Any], suffix: str = "") -> KpiValue:
+    """One KPI from an aggregate row (a dict or Series holding the :func:`aggregate` columns)."""
+    kpi = get_kpi(kpi) if isinstance(kpi, str) else kpi
+    rows = row.get(N_ROWS + suffix)
+    if _is_missing(rows) or rows == 0:
+        if not kpi.is_ratio:  # an empty selection delivered nothing: its volumes are 0
+            return KpiValue(value=0.0, coverage=None)
+        return KpiValue(value=None, undefined_reason="no rows in this selection", coverage=None)
+    n = row[n_col(kpi.name) + suffix]
+    coverage = float(n) / float(rows)
+    if not kpi.is_ratio:
+        total = row[kpi.numerator + suffix]
+        if n == 0 or _is_missing(total):
+            return KpiValue(value=None, undefined_reason=f"no rows with {kpi.numerator} known", coverage=coverage)
+        return KpiValue(value=float(total), coverage=coverage)
+    num, den = row[num_col(kpi.name) + suffix], row[den_col(kpi.name) + suffix]
+    reason = undefined_reason(kpi, num, den, n)
+    if reason is not None:
+        return KpiValue(value=None, undefined_reason=reason, coverage=coverage)
+    return KpiValue(value=kpi.scale * float(num) / float(den), coverage=coverage)
+
+
+def kpi_values(
+    source: ibis.Table | Mapping[str, Any] | pd.Series, kpis: Sequence[str] | None = None, suffix: str = ""
+) -> dict[str, KpiValue]:
+    """Account-level KPIs (with coverage and undefined reasons) of a table or an aggregate row."""
+    selected = resolve_kpis(kpis)
+    if isinstance(source, ibis.Table):
+        source = aggregate(source).to_pandas().iloc[0]
+    return {k.name: kpi_value_from_row(k, source, suffix) for k in selected}
+
+
+def json_safe(value: Any) -> Any:
+    """A scalar as strict JSON: NaN/inf/NA -> None, numpy -> Python, dates -> ISO strings."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (date, pd.Timestamp)):
+        return value.isoformat()[:10] if isinstance(value, pd.Timestamp) else value.isoformat()
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def to_records(frame: pd.DataFrame, by: Sequence[str] = (), kpis: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """JSON-safe records of a :func:`kpi_frame`: the ``by`` columns plus, per KPI, a
+    ``{"value", "undefined_reason", "coverage"}`` object (never NaN or inf)."""
+    selected = resolve_kpis(kpis)
+    records = []
+    for row in frame.to_dict("records"):
+        rec = {c: json_safe(row[c]) for c in by}
+        rec["n_rows"] = json_safe(row[N_ROWS])
+        for k in selected:
+            rec[k.name] = kpi_value_from_row(k, row).model_dump()
+        records.append(rec)
+    return records
+
+
+def format_kpi(kpi: KPI | str, value: KpiValue) -> str:
+    """Human text of a KPI value ('n/a' when undefined)."""
+    kpi = get_kpi(kpi) if isinstance(kpi, str) else kpi
+    return "n/a" if value.value is None else kpi.fmt.format(value.value)

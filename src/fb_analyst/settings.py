@@ -33,6 +33,17 @@ class IngestSettings(BaseModel):
         0.1, description="Relative disagreement of a ctr column with clicks/impressions that warns."
     )
     default_currency: str = Field("USD", description="Currency when the input does not say.")
+    purchase_action_types: list[str] = Field(
+        default_factory=lambda: [
+            "omni_purchase", "purchase", "offsite_conversion.fb_pixel_purchase",
+            "onsite_web_purchase", "onsite_web_app_purchase", "web_in_store_purchase",
+        ],
+        description="Marketing API action types meaning a purchase, in preference order; "
+        "each row counts the first one present (once).",
+    )
+    decision_sample_rows: int = Field(
+        50_000, ge=100, description="Rows per file read to decide the decimal mark and date order."
+    )
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = Field(
         "auto", description="Order of day/month in ambiguous dates; auto decides from the data."
     )
@@ -41,6 +52,24 @@ class IngestSettings(BaseModel):
 class WindowSettings(BaseModel):
     current_days: int = Field(7, ge=1, description="Length of the current window (days).")
     baseline_days: int = Field(7, ge=1, description="Length of the baseline window (days).")
+    wow_days: int = Field(7, ge=1, description="Window length of the week-over-week preset (days).")
+    mom_days: int = Field(
+        28, ge=1,
+        description="Window length of the month-over-month preset (days); 28 keeps the weekday mix equal.",
+    )
+    partial_day_ratio: float = Field(
+        0.5, gt=0, lt=1,
+        description="An edge day (first/last in the data) whose impressions, spend or row count is below "
+        "this share of the median of its neighbouring days is reported as partial (export cut mid-day).",
+    )
+    partial_day_reference_days: int = Field(
+        7, ge=2, description="Neighbouring days whose median is the reference for partial-day detection."
+    )
+    exclude_partial_days: bool = Field(
+        False,
+        description="When True, default (days-based) windows end before a partial last day and start "
+        "after a partial first day; when False partial days are only reported.",
+    )
 
 
 class DiagnoseSettings(BaseModel):
@@ -57,6 +86,14 @@ class DiagnoseSettings(BaseModel):
     max_hypotheses: int = Field(20, ge=1, description="Maximum hypotheses written.")
     outage_drop: float = Field(
         0.8, gt=0, le=1, description="Relative drop of purchases with normal clicks flagged as an outage."
+    )
+    outage_min_expected: float = Field(
+        10.0, ge=0, description="Minimum expected purchases on a day (clicks x reference CVR) for a "
+        "collapse to be flagged as a tracking outage (fewer cannot be told from chance)."
+    )
+    outage_clicks_band: float = Field(
+        0.5, gt=0, lt=1, description="Clicks count as normal on a day within [band, 1/band] x their "
+        "median over the analysed days."
     )
 
 
@@ -75,6 +112,31 @@ class CreativeSettings(BaseModel):
     suggestions_per_campaign: int = Field(3, ge=1)
     max_primary_text_chars: int = Field(125, description="Meta's primary-text guidance (chars).")
     ab_power: float = Field(0.8, gt=0, lt=1, description="Power for A/B test sizing.")
+    cache_dir: Path | None = Field(
+        None, description="Optional on-disk embedding cache (one .npy per text hash); None = in-process only."
+    )
+    batch_size: int = Field(64, ge=1, description="Texts per embedding batch.")
+    mask_template_slots: bool = Field(
+        True,
+        description="Before clustering, drop words that messages swap in and out of otherwise identical "
+        "copy (product, material, discount slots) so themes group by what is said, not which product.",
+    )
+    guide_with_angles: bool = Field(
+        True,
+        description="Nudge message embeddings toward the closest known ad-copy angle (guided topic "
+        "modelling) before clustering; the data still decides k and membership.",
+    )
+    stability_min: float = Field(
+        0.8, ge=0, le=1, description="Minimum subsample stability (mean ARI) for a number of themes to be chosen."
+    )
+    verdict_metric: Literal["ctr", "cvr", "roas"] = Field(
+        "ctr", description="KPI whose context-adjusted effect decides a theme's winner/loser verdict."
+    )
+    control_for_date: bool = Field(
+        True, description="Add day fixed effects to the theme comparison (themes that ran in good weeks)."
+    )
+    cv_folds: int = Field(5, ge=2, description="Grouped (by message) CV folds for the CTR model.")
+    hooks_per_theme: int = Field(4, ge=1, description="Opening phrases taken from each winning theme.")
 
 
 class ForecastSettings(BaseModel):
@@ -85,6 +147,30 @@ class ForecastSettings(BaseModel):
     budget_total: float | None = Field(None, description="Daily budget to allocate; None = run-rate.")
     budget_change_bound: float = Field(0.30, ge=0, le=1, description="Max relative change per campaign.")
     bootstrap_samples: int = Field(200, ge=20)
+    models: list[str] = Field(
+        default_factory=lambda: ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta", "Ensemble"],
+        description="statsforecast candidates chosen per series by backtest (also: AutoARIMA, slower; "
+        "see BENCHMARKS.md). Ensemble = mean of the AutoETS/AutoTheta/AutoARIMA candidates present.",
+    )
+    ratio_method: Literal["components", "direct", "auto"] = Field(
+        "auto", description="Ratio KPIs (CTR, CPC, CVR, ROAS): forecast(num)/forecast(den), the ratio's own "
+        "daily series, or per series whichever has the lower backtest MASE.",
+    )
+    selection_tolerance: float = Field(
+        0.0, ge=0, description="A simpler model within this relative MASE of the best is chosen instead."
+    )
+    max_gap_days: int = Field(
+        3, ge=0, description="Gaps up to this many days are interpolated; history before a longer gap is dropped."
+    )
+    outage_zero_share: float = Field(
+        0.2, ge=0, le=1, description="Zero days while ads ran, in a series with at most this share of zeros, "
+        "are treated as tracking outages (missing), not real zeros.",
+    )
+    min_curve_days: int = Field(14, ge=3, description="Days with spend and revenue needed to fit a response curve.")
+    min_spend_cv: float = Field(
+        0.1, ge=0, description="Minimum coefficient of variation of daily spend to fit a response curve; "
+        "below it the campaign keeps its budget.",
+    )
 
 
 class LLMSettings(BaseModel):

@@ -1,0 +1,84 @@
+"""Diagnosis hit rate and false-positive rate on the generator's scenarios (issue 8).
+
+For every scenario and seed: generate the sample, resolve the default windows (last 7 days vs the
+7 before), run ``diagnose`` and score it against the planted truth (``fb_analyst.diagnose.scoring``).
+
+    .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10            # table on stdout
+    .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10 --markdown  # rows for BENCHMARKS.md
+
+Hit rate: share of runs scored a hit. False-positive rate: share of runs with at least one
+supported hypothesis that no planted fact backs; also the share of supported hypotheses that are
+false. Times are wall-clock per ``diagnose`` call (median).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+
+from fb_analyst.diagnose import diagnose
+from fb_analyst.diagnose.scoring import score
+from fb_analyst.engine import connect, table_from_pandas
+from fb_analyst.sample import SCENARIOS, generate_sample
+from fb_analyst.settings import Settings
+from fb_analyst.windows import resolve_windows
+
+
+def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = False) -> list[dict]:
+    con = connect("duckdb")
+    settings = Settings()
+    rows = []
+    for sc in scenarios:
+        scores, times = [], []
+        for seed in range(first_seed, first_seed + seeds):
+            data = generate_sample(sc, seed=seed)
+            table = table_from_pandas(data.frame, con)
+            windows = resolve_windows(table, None, settings)
+            t0 = time.perf_counter()
+            d = diagnose(table, windows, settings)
+            times.append(time.perf_counter() - t0)
+            s = score(d, data.truth)
+            scores.append(s)
+            if verbose:
+                print(f"  {sc} seed={seed} hit={s.hit} supported={s.supported} false={s.false_supported} top={s.top}",
+                      file=sys.stderr)
+        n_sup = sum(s.supported for s in scores)
+        rows.append(dict(
+            scenario=sc, runs=len(scores), hit_rate=sum(s.hit for s in scores) / len(scores),
+            fp_run_rate=sum(s.false_supported > 0 for s in scores) / len(scores),
+            false_share=(sum(s.false_supported for s in scores) / n_sup) if n_sup else 0.0,
+            supported_mean=n_sup / len(scores), median_s=statistics.median(times)))
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--first-seed", type=int, default=0)
+    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap.add_argument("--markdown", action="store_true")
+    ap.add_argument("-v", "--verbose", action="store_true")
+    a = ap.parse_args()
+    rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose)
+    if a.markdown:
+        print("| scenario | runs | hit rate | runs with a false supported hypothesis | false share of supported "
+              "| supported per run | median s/run |")
+        print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        if a.markdown:
+            print(f"| {r['scenario']} | {r['runs']} | {r['hit_rate']:.0%} | {r['fp_run_rate']:.0%} | "
+                  f"{r['false_share']:.0%} | {r['supported_mean']:.1f} | {r['median_s']:.2f} |")
+        else:
+            print(f"{r['scenario']:22s} runs={r['runs']} hit={r['hit_rate']:.0%} fp_runs={r['fp_run_rate']:.0%} "
+                  f"false_share={r['false_share']:.0%} sup/run={r['supported_mean']:.1f} t={r['median_s']:.2f}s")
+    n = sum(r["runs"] for r in rows)
+    hit = sum(r["hit_rate"] * r["runs"] for r in rows) / n
+    fp = sum(r["fp_run_rate"] * r["runs"] for r in rows) / n
+    print(f"{'overall' if not a.markdown else '| **overall** |'} {n} runs: hit rate {hit:.0%}, "
+          f"runs with a false supported hypothesis {fp:.0%}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+"""Theme clustering of distinct messages: deterministic k-means on embeddings, k chosen from the data.
+
+Input: distinct message texts and their L2-normalised embeddings. Output: a :class:`ThemeModel`
+with one theme per message (every message is assigned; there is no outlier bin), the scores that
+chose k, c-TF-IDF keywords and a representative message per theme.
+
+Choosing k: for every k in ``[min_themes, max_themes]`` (capped by the number of messages) we run
+k-means (fixed seed, several restarts) and score the partition by its mean cosine silhouette and
+by its stability: the mean adjusted Rand index between the full partition and k-means partitions
+of random 80% subsamples. The chosen k has the highest silhouette among the k whose stability is
+at least ``stability_min``; if none is that stable, the most stable k wins. Silhouette alone
+favours splitting templates by a swapped product word; stability rejects partitions that only
+exist for one seed.
+
+Labels: class-based TF-IDF (BERTopic's c-TF-IDF): all messages of a theme form one document;
+``w(t, c) = tf(t, c) / |c| * log(1 + A / f(t))`` where ``A`` is the mean words per theme and
+``f(t)`` the frequency of ``t`` over all themes, so words common to every theme (brand, product
+names) score low and the words that make a theme distinct score high.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import KMeans
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from fb_analyst.creative.result import Keyword, KScore, KSelection
+from fb_analyst.creative.space import angle_texts, find_slot_words, guide, mask_slots
+
+
+@dataclass(frozen=True)
+class ThemeModel:
+    """Clustering of distinct messages; ``labels[i]`` is the theme index of ``messages[i]``."""
+
+    messages: list[str]
+    labels: np.ndarray
+    selection: KSelection
+    keywords: list[list[Keyword]]
+    representatives: list[str]
+    names: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    slot_words: list[str] = field(default_factory=list)
+    n_templates: int = 0
+
+    @property
+    def k(self) -> int:
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+    def theme_ids(self) -> list[str]:
+        return [f"T{i + 1}" for i in range(self.k)]
+
+    def members(self, theme: int) -> list[str]:
+        return [m for m, lab in zip(self.messages, self.labels, strict=True) if lab == theme]
+
+
+def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+
+
+def _canonical_labels(labels: np.ndarray, messages: list[str]) -> np.ndarray:
+    """Renumber clusters by size (desc), then by their alphabetically first member: stable ids."""
+    k = int(labels.max()) + 1
+    keys = []
+    for c in range(k):
+        idx = np.flatnonzero(labels == c)
+        keys.append((-len(idx), min(messages[i] for i in idx), c))
+    order = {c: new for new, (_, _, c) in enumerate(sorted(keys))}
+    return np.array([order[c] for c in labels], dtype=int)
+
+
+def _stability(x: np.ndarray, labels: np.ndarray, k: int, seed: int, rounds: int) -> float:
+    rng = np.random.default_rng(seed)
+    n = len(x)
+    m = max(k + 1, int(round(0.8 * n)))
+    scores = []
+    for r in range(rounds):
+        idx = np.sort(rng.choice(n, size=min(m, n), replace=False))
+        if len(np.unique(x[idx], axis=0)) <= k:
+            continue
+        sub = _kmeans(x[idx], k, seed + r + 1)
+        scores.append(adjusted_rand_score(labels[idx], sub))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def choose_k(
+    x: np.ndarray,
+    min_k: int,
+    max_k: int,
+    seed: int,
+    stability_min: float = 0.8,
+    stability_rounds: int = 5,
+) -> tuple[np.ndarray, KSelection]:
+    """Cluster ``x`` for each candidate k and pick k as described in the module docstring."""
+    n_distinct = len(np.unique(np.round(x, 6), axis=0))
+    hi = min(max_k, n_distinct - 1)
+    if hi < max(2, min_k):
+        labels = np.zeros(len(x), dtype=int)
+        rule = (
+            f"only {n_distinct} distinct embedding(s), fewer than needed to compare "
+            f"{max(2, min_k)}+ themes: all messages form one theme"
+        )
+        return labels, KSelection(method="none", chosen_k=1, rule=rule, scores=[])
+    results: dict[int, tuple[np.ndarray, float, float]] = {}
+    for k in range(max(2, min_k), hi + 1):
+        labels = _kmeans(x, k, seed)
+        sil = float(silhouette_score(x, labels, metric="cosine")) if len(set(labels)) > 1 else float("nan")
+        stab = _stability(x, labels, k, seed, stability_rounds)
+        results[k] = (labels, sil, stab)
+    stable = [k for k, (_, s, st) in results.items() if np.isfinite(st) and st >= stability_min]
+    if stable:
+        best = max(stable, key=lambda k: (results[k][1], -k))
+        rule = (
+            f"highest cosine silhouette ({results[best][1]:.3f}) among k whose subsample stability "
+            f"(mean ARI over {stability_rounds} random 80% subsamples) is >= {stability_min}"
+        )
+    else:
+        best = max(results, key=lambda k: (np.nan_to_num(results[k][2], nan=-1.0), results[k][1]))
+        rule = (
+            f"no k reached subsample stability {stability_min}; chose the most stable k "
+            f"(stability {results[best][2]:.3f}, silhouette {results[best][1]:.3f})"
+        )
+    scores = [
+        KScore(
+            k=k,
+            silhouette=round(s, 4) if np.isfinite(s) else None,
+            stability=round(st, 4) if np.isfinite(st) else None,
+        )
+        for k, (_, s, st) in results.items()
+    ]
+    selection = KSelection(
+        method="k-means (cosine geometry on L2-normalised embeddings), 10 restarts, fixed seed",
+        chosen_k=best,
+        rule=rule,
+        scores=scores,
+    )
+    return results[best][0], selection
+
+
+_TOKEN = r"(?u)\b[^\W\d_][\w'’‑-]*\b"
+
+
+def ctfidf_keywords(docs_by_theme: list[list[str]], top_n: int = 8) -> list[list[Keyword]]:
+    """Top c-TF-IDF unigrams/bigrams per theme (see module docstring)."""
+    joined = [" ".join(d) for d in docs_by_theme]
+    vec = CountVectorizer(
+        ngram_range=(1, 2), stop_words=list(ENGLISH_STOP_WORDS), token_pattern=_TOKEN, lowercase=True
+    )
+    try:
+        counts = vec.fit_transform(joined).toarray().astype(float)
+    except ValueError:  # only stop words
+        return [[] for _ in docs_by_theme]
+    terms = vec.get_feature_names_out()
+    tf = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)
+    avg_words = counts.sum() / max(len(joined), 1)
+    idf = np.log1p(avg_words / np.maximum(counts.sum(axis=0), 1.0))
+    weights = tf * idf
+    out = []
+    for row in weights:
+        chosen: list[Keyword] = []
+        for j in np.argsort(-row, kind="stable"):
+            if row[j] <= 0 or len(chosen) >= top_n:
+                break
+            term = str(terms[j])
+            # Skip a word already said by a chosen phrase, and a phrase made of chosen words.
+            if any(term in c.term.split() or term == c.term for c in chosen):
+                continue
+            if " " in term and all(w in {c.term for c in chosen} for w in term.split()):
+                continue
+            chosen.append(Keyword(term=term, score=round(float(row[j]), 5)))
+        out.append(chosen)
+    return out
+
+
+def theme_label(keywords: list[Keyword], n: int = 3) -> str:
+    """A short human label from the top keywords, e.g. 'doctors recommend / breathable'."""
+    words = [k.term for k in keywords[:n]]
+    return " / ".join(words) if words else "(no distinctive words)"
+
+
+def representative(x: np.ndarray, messages: list[str]) -> str:
+    """The member closest (cosine) to the theme centroid; ties broken alphabetically."""
+    centroid = x.mean(axis=0)
+    norm = np.linalg.norm(centroid)
+    sims = x @ (centroid / norm if norm > 0 else centroid)
+    best = max(range(len(messages)), key=lambda i: (round(float(sims[i]), 6), -len(messages[i]), [-ord(c) for c in messages[i]]))
+    return messages[best]
+
+
+def normalise_text(text: str) -> str:
+    """Lower-case, unify dashes/quotes, collapse punctuation and spaces: for equality checks."""
+    t = text.lower().replace("’", "'").replace("‑", "-")
+    t = re.sub(r"[^\w%&']+", " ", t)
+    return " ".join(t.split())
+
+
+def cluster_messages(messages: list[str], embedder: Any, settings: Any) -> ThemeModel:
+    """Cluster distinct ``messages`` into themes; deterministic for ``settings.seed``.
+
+    Slot words are masked, the distinct masked texts (templates) are embedded (guided toward the
+    ad-copy angles when enabled) and clustered with k chosen by :func:`choose_k`; each message takes
+    its template's theme. Keywords are c-TF-IDF over the masked messages of each theme.
+    """
+    cfg = settings.creative
+    notes: list[str] = []
+    slots = find_slot_words(messages) if cfg.mask_template_slots else set()
+    masked = [mask_slots(m, slots) or m for m in messages] if slots else list(messages)
+    templates = sorted(set(masked))
+    template_of = np.array([templates.index(t) for t in masked]) if len(templates) < 2000 else np.array(
+        [{t: i for i, t in enumerate(templates)}[t] for t in masked])
+    x = np.asarray(embedder.embed(templates), dtype=np.float64)
+    if cfg.guide_with_angles and len(templates) >= 3:
+        seeds = np.asarray(embedder.embed(angle_texts()), dtype=np.float64)
+        x, nearest = guide(x, seeds)
+        notes.append(f"embeddings guided toward {len(seeds)} known ad-copy angles; "
+                     f"{int((nearest >= 0).sum())} of {len(templates)} templates were nudged")
+    if slots:
+        notes.append(f"{len(slots)} slot words masked before clustering "
+                     f"({len(messages)} messages -> {len(templates)} templates): {', '.join(sorted(slots)[:20])}")
+    raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
+    t_labels = _canonical_labels(raw, templates) if len(raw) else raw
+    labels = t_labels[template_of]
+    k = int(labels.max()) + 1 if len(labels) else 0
+    docs = [[masked[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
+    keywords = ctfidf_keywords(docs, 8) if k > 1 else [[] for _ in range(k)]
+    reps = []
+    for c in range(k):
+        idx = np.flatnonzero(t_labels == c)
+        rep_template = representative(x[idx], [templates[i] for i in idx])
+        reps.append(min(m for m, t in zip(messages, masked, strict=True) if t == rep_template))
+    names = [theme_label(kw) for kw in keywords]
+    return ThemeModel(list(messages), labels, selection, keywords, reps, names, notes, sorted(slots), len(templates))

@@ -1,0 +1,225 @@
+"""``diagnose``: why the account's ROAS / CTR changed between two windows, and where.
+
+Input: the canonical table (``ibis.Table``), resolved :class:`~fb_analyst.windows.Windows`,
+:class:`~fb_analyst.settings.Settings`, the target KPIs and the dimensions to search. Output: a
+frozen :class:`~fb_analyst.diagnose.models.Diagnosis` (the content of ``hypotheses.json``).
+
+Pipeline: daily cube (one engine aggregate) -> account KPIs -> ROAS and CPA decompositions ->
+tracking outages (their days are left out of the performance tests) -> mix vs rate per dimension
+-> candidate segments x driver KPIs tested at day level -> BH over every test -> evaluator
+(greedy explanation) -> empirical-Bayes confidence -> fatigue findings attached -> ranked
+hypotheses with evidence and actions -> verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import ibis
+import numpy as np
+
+from fb_analyst import schema as S
+from fb_analyst.diagnose import claims as CL
+from fb_analyst.diagnose.decompose import decompose_change, volume_effect
+from fb_analyst.diagnose.evaluate import DRIVERS, MAX_STRATA, CubeIndex, evaluate, run_candidate_tests
+from fb_analyst.diagnose.frames import build_cube, den_col, num_col
+from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, rate_hypothesis, seg_label
+from fb_analyst.diagnose.mix import mix_vs_rate
+from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Impact, KpiChange
+from fb_analyst.diagnose.outages import detect_outages
+from fb_analyst.diagnose.stats import bh_qvalues, confidence, fit_eb_prior
+from fb_analyst.kpis import KPIS, get_kpi, ratio_value
+from fb_analyst.settings import Settings
+from fb_analyst.windows import Windows
+
+_STATUS_RANK = {"supported": 0, "inconclusive": 1, "rejected": 2}
+
+
+def _account_kpis(idx: CubeIndex, cube) -> list[KpiChange]:
+    out = []
+    ones = np.ones(len(cube.frame), bool)
+    for name in cube.kpis:
+        k = get_kpi(name)
+        vals = []
+        for cur in (False, True):
+            n = idx.window_sum(ones, f"{name}__n", cur) if f"{name}__n" in idx.values else 0
+            num = idx.window_sum(ones, num_col(name), cur)
+            den = idx.window_sum(ones, den_col(name), cur)
+            vals.append(ratio_value(num, den, k.scale) if n > 0 else ratio_value(None, None, k.scale))
+        b, c = vals
+        delta = c.value / b.value - 1 if b.value and c.value is not None else None
+        out.append(KpiChange(kpi=name, baseline=b, current=c, delta_pct=delta))
+    return out
+
+
+def diagnose(
+    table: ibis.Table,
+    windows: Windows,
+    settings: Settings,
+    *,
+    metrics: Sequence[str] = ("roas", "ctr"),
+    dimensions: Sequence[str] | None = None,
+    fatigue: list[FatigueFinding] | None = None,
+) -> Diagnosis:
+    """Diagnose the change of ``metrics`` between ``windows.baseline`` and ``windows.current``.
+
+    ``dimensions`` defaults to every segment dimension present. ``fatigue`` may pass findings the
+    caller already computed (default: ``detect_fatigue`` per ad, as of the current window's end).
+    """
+    cfg = settings.diagnose
+    for m in metrics:
+        get_kpi(m)  # unknown names fail with the list of valid ones
+    dims = list(dimensions) if dimensions is not None else S.present_segment_dimensions(list(table.columns))
+    for d in dims:
+        if d not in table.columns:
+            from fb_analyst.errors import UnknownNameError
+
+            raise UnknownNameError("dimension", d, S.present_segment_dimensions(list(table.columns)))
+    cube = build_cube(table, windows, dims)
+    notes: list[str] = []
+    idx_all = CubeIndex(cube)
+    account = _account_kpis(idx_all, cube)
+
+    base_sums, cur_sums = cube.window_sums().loc["baseline"], cube.window_sums().loc["current"]
+    have_all = all(m in cube.measures for m in S.MEASURES)
+    roas_dec = decompose_change("roas", base_sums, cur_sums) if have_all else None
+    if roas_dec is not None:
+        roas_dec = roas_dec.model_copy(update={"volume_effect": volume_effect(base_sums, cur_sums)})
+    cpa_dec = decompose_change("cpa", base_sums, cur_sums) if have_all else None
+
+    outages, _ = detect_outages(cube, cfg)
+    out_days = sorted({o.date for o in outages})
+    exclude = np.isin(cube.frame[S.DATE].to_numpy(), np.array(out_days, dtype=object)) if out_days else None
+    if out_days:
+        notes.append("tracking-outage days left out of the performance tests: "
+                     + ", ".join(d.isoformat() for d in out_days))
+    idx = CubeIndex(cube, exclude)
+
+    mix_dims = [d for d in cube.dimensions if 2 <= cube.frame[d].nunique() <= MAX_STRATA]
+    mixes = [mr for kpi in metrics if kpi in cube.kpis for d in mix_dims
+             if (mr := mix_vs_rate(cube, d, kpi, exclude)) is not None]
+
+    drivers = sorted({d for m in metrics for d in DRIVERS.get(m, (m,))}, key=list(KPIS).index)
+    cands, strata_of = run_candidate_tests(idx, drivers, cfg)
+
+    # One mix claim per target KPI: its strongest mix dimension.
+    mix_claims = []
+    for kpi in metrics:
+        own = [mr for mr in mixes if mr.kpi == kpi and mr.mix_effect is not None]
+        if own:
+            best = max(own, key=lambda mr: abs(mr.mix_effect or 0.0))
+            if (c := CL.mix_claim(idx, best, cfg.alpha)) is not None:
+                mix_claims.append(c)
+    out_claims = CL.outage_claims(idx_all, outages)
+
+    # Benjamini-Hochberg over every test of the run.
+    p_all = [c.test.p_value for c in cands] + [c.p_value for c in mix_claims + out_claims]
+    q_all = bh_qvalues(p_all)
+    for c, q in zip(cands, q_all):
+        c.q_value = q
+    for c, q in zip(mix_claims + out_claims, q_all[len(cands):]):
+        c.q_value = q
+    passed = [p for p, q in zip(p_all, q_all) if p is not None and q is not None and q <= cfg.fdr_q]
+    p_cut = max(passed) if passed else -1.0
+    evaluate(idx, cands, p_cut, cfg)
+
+    tests = [c.test for c in cands if c.test.se_normal is not None and c.test.log_ratio is not None]
+    prior = fit_eb_prior(np.array([t.log_ratio for t in tests]), np.array([t.se_normal for t in tests]))
+
+    from fb_analyst.diagnose.fatigue import detect_fatigue
+
+    if fatigue is None and S.AD in table.columns and S.CLICKS in table.columns:
+        fatigue = detect_fatigue(table, S.AD, settings, as_of=windows.current.end)
+    fatigue = fatigue or []
+    fat_map = {(f.by, f.key): f for f in fatigue if f.fatigued}
+
+    hyps = _assemble(idx, cands, mix_claims, out_claims, prior, cfg, cube.currency, fat_map, out_days)
+    verdict, summary = _verdict(hyps, account, metrics)
+    return Diagnosis(
+        windows=windows, currency=cube.currency, dimensions=list(cube.dimensions), metrics=list(metrics),
+        account_kpis=account, roas_decomposition=roas_dec, cpa_decomposition=cpa_dec, mix_vs_rate=mixes,
+        outages=outages, fatigue=fatigue, hypotheses=hyps, verdict=verdict, summary=summary,
+        settings={**cfg.model_dump(), **{f"strata_{k}": " x ".join(v) if v else "none" for k, v in strata_of.items()}},
+        notes=notes + list(cube.frame.attrs.get("notes", [])),
+    )
+
+
+def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
+    if c.p_value is None or c.q_value is None or c.log_ratio is None:
+        return "inconclusive", "not testable"
+    delta = math.expm1(c.log_ratio)
+    if c.q_value <= cfg.fdr_q and abs(delta) >= cfg.min_effect:
+        return "supported", f"significant after FDR (q={c.q_value:.3g}), size {delta:+.1%}"
+    if abs(delta) < cfg.min_effect:
+        return "rejected", f"moves the account by {delta:+.1%}, below the {cfg.min_effect:.0%} minimum"
+    return "inconclusive", f"not significant after FDR (q={c.q_value:.3g})"
+
+
+def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map, out_days) -> list[Hypothesis]:
+    """Rank rate candidates and claims, pick what to show, assign ids, build the records."""
+    from fb_analyst.diagnose.hypotheses import revenue_at_stake, status_of
+
+    items = []  # (status rank, -|impact|, kind, index)
+    rev_col = "sum__revenue" if "sum__revenue" in idx.values else None
+    for i, c in enumerate(cands):
+        expl = "x" if c.explained_by is not None else None
+        st, _ = status_of(c.test, c.q_value, cfg, expl)
+        if st == "supported" and not c.chosen:
+            st = "inconclusive"
+        rev = idx.window_sum(c.mask, rev_col, True) if rev_col else None
+        imp = revenue_at_stake(rev, c.metric, c.test.log_ratio) or 0.0
+        interesting = st == "supported" or c.explained_by is not None or not c.segment or (
+            c.test.p_value is not None and c.test.p_value < 0.2)
+        if interesting:
+            items.append((_STATUS_RANK[st], -abs(imp), "rate", i))
+    for j, c in enumerate(mix_claims + out_claims):
+        st, _ = _claim_status(c, cfg)
+        items.append((_STATUS_RANK[st], -abs(c.revenue_at_stake or 0.0), "claim", j))
+    items.sort()
+    n_sup = sum(1 for it in items if it[0] == 0)
+    items = items[: max(cfg.max_hypotheses, n_sup)]
+    ids: dict[int, str] = {}
+    for n, (_, _, kind, i) in enumerate(items, start=1):
+        if kind == "rate":
+            ids[i] = f"H{n}"
+    # explaining candidates that did not make the list still need a name in reasons
+    claim_ids = {i: f"H{n}" for n, (_, _, kind, i) in enumerate(items, start=1) if kind == "claim"}
+    out: list[Hypothesis] = []
+    all_claims = mix_claims + out_claims
+    for n, (_, _, kind, i) in enumerate(items, start=1):
+        if kind == "rate":
+            out.append(rate_hypothesis(idx, cands[i], cands, cfg, prior, out_days, currency, fat_map, ids, i))
+            continue
+        c = all_claims[i]
+        st, reason = _claim_status(c, cfg)
+        sign = 1 if c.direction == "up" else -1
+        conf = confidence(c.log_ratio, c.se, prior, cfg.min_effect, sign) if c.log_ratio is not None and c.se else 0.0
+        if c.kind == "measurement":
+            actions = [a.format(**c.actions_fmt) for a in OUTAGE_ACTIONS]
+        else:
+            actions = [a.format(**c.actions_fmt) for a in MIX_ACTIONS]
+        out.append(Hypothesis(
+            id=claim_ids[i], kind=c.kind, title=c.title, metric=c.metric, direction=c.direction,
+            segment=c.segment, baseline=c.baseline, current=c.current,
+            delta_pct=None if c.log_ratio is None else math.expm1(c.log_ratio),
+            rate_change_pct=None if c.log_ratio is None else math.expm1(c.log_ratio), ci=c.ci,
+            p_value=c.p_value, q_value=c.q_value, confidence=conf,
+            impact=Impact(currency=currency, revenue_at_stake=c.revenue_at_stake, spend_share=c.spend_share),
+            status=st, reason=reason, evidence=c.evidence, actions=actions,
+        ))
+    return out
+
+
+def _verdict(hyps: list[Hypothesis], account: list[KpiChange], metrics: Sequence[str]) -> tuple[str, str]:
+    moves = []
+    for kc in account:
+        if kc.kpi in metrics and kc.delta_pct is not None:
+            moves.append(f"{get_kpi(kc.kpi).label} {kc.baseline.value:.4g} -> {kc.current.value:.4g} ({kc.delta_pct:+.1%})")
+    moved = "; ".join(moves)
+    sup = [h for h in hyps if h.status == "supported"]
+    if not sup:
+        return "no significant change", f"No significant change: {moved}; no tested segment moved beyond noise."
+    top = sup[0]
+    verdict = f"{len(sup)} supported hypothesis" + ("es" if len(sup) > 1 else "")
+    return verdict, f"{moved}. Main finding ({top.id}, confidence {top.confidence:.0%}): {top.title}."

@@ -1,0 +1,317 @@
+"""Candidate segments, their day-level rate tests and the evaluator that picks the causes.
+
+Input: the daily :class:`~fb_analyst.diagnose.frames.Cube`, the driver KPIs, rows to exclude
+(tracking outages) and settings. Output: one :class:`Candidate` per (segment, KPI) tested, each
+with its test on the full segment, its status and, when another candidate explains it, the test
+of what is left.
+
+Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
+
+1. **Candidates**: the account, every dimension value with enough volume (``min_spend_share`` of
+   spend in a window, ``min_impressions`` in both), and the multi-dimensional elements the
+   localiser proposes (``localize``), also volume-checked. A proposed element was *selected* from
+   every element of its depth for its deviation, so its p-value is Bonferroni-multiplied by that
+   search size before it joins the BH family (otherwise the search leaks false discoveries).
+2. **Mix guard**: every test is stratified (``stats.rate_change``) by the finest entity present
+   (ad, adset or campaign: an ad launched, paused or re-budgeted changes a segment's mix, not its
+   rate) and by the breakdown dimension whose mix moves the KPI most (largest shift-share mix
+   effect, ``mix.py``) when that moves the account KPI by at least half the minimum effect, so
+   budget moving between its values is not read as a segment's rate changing.
+3. **Test** each candidate (quasi-Poisson on day x stratum cells), then Benjamini-Hochberg over
+   every test of the run (all KPIs, mix and outage tests together, in ``hypotheses.py``).
+4. **Evaluator (greedy explanation)**: among significant candidates with ``|delta| >= min_effect``,
+   take the one whose change explains the most chi-square, ``G = (A - E)^2 / E`` (A: current
+   numerator, E: expected at baseline rates) -- a segment where the whole change sits beats both
+   its parents (same deviation, larger E) and its children (smaller deviation). Every other
+   candidate overlapping it is re-tested without the chosen segment's rows; if what is left is no
+   longer significant and practical it is *explained by* the chosen one. Repeat on the rest.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fb_analyst.diagnose.frames import Cube, WINDOW, den_col, num_col
+from fb_analyst.diagnose.mix import mix_vs_rate
+from fb_analyst.diagnose.stats import RateTest, rate_change
+from fb_analyst.kpis import get_kpi
+from fb_analyst.settings import DiagnoseSettings
+
+#: Dimensions with at most this many values may stratify tests (mix guard).
+MAX_STRATA = 12
+#: Target KPI -> the funnel drivers whose segment changes are hypotheses.
+DRIVERS: dict[str, tuple[str, ...]] = {
+    "roas": ("ctr", "cvr", "aov", "cpm"),
+    "cpa": ("cpm", "ctr", "cvr"),
+    "cpc": ("cpm", "ctr"),
+    "ctr": ("ctr",),
+    "cvr": ("cvr",),
+    "aov": ("aov",),
+    "cpm": ("cpm",),
+}
+
+
+@dataclass
+class Candidate:
+    """One (segment, KPI) tested. ``test`` is on the full segment; ``residual`` on what is left
+    after removing the segment that explains it (``explained_by``)."""
+
+    metric: str
+    segment: dict[str, str]
+    mask: np.ndarray
+    strata: tuple[str, ...] | None
+    test: RateTest
+    q_value: float | None = None
+    status: str = "inconclusive"
+    reason: str = ""
+    explained_by: int | None = None  # index of the explaining candidate
+    residual: RateTest | None = None
+    gain: float = 0.0
+    chosen: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple:
+        return (self.metric, tuple(sorted(self.segment.items())))
+
+    @property
+    def delta(self) -> float | None:
+        return None if self.test.log_ratio is None else math.expm1(self.test.log_ratio)
+
+
+class CubeIndex:
+    """Integer codes of the cube's days, windows and dimension values, for fast masked sums."""
+
+    def __init__(self, cube: Cube, exclude: np.ndarray | None = None):
+        f = cube.frame
+        self.cube = cube
+        self.day, self.days = pd.factorize(f["date"], sort=True)
+        self.current = (f[WINDOW] == "current").to_numpy()
+        self.include = np.ones(len(f), bool) if exclude is None else ~exclude
+        self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {
+            d: pd.factorize(f[d], sort=True) for d in cube.dimensions
+        }
+        self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
+
+    def cells(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
+        """(y, x, stratum, current, day) per day x stratum cell of the rows in ``mask``."""
+        idx = np.flatnonzero(mask & self.include)
+        n_days = len(self.days)
+        s_code, n_s = np.zeros(len(idx), np.int64), 1
+        for dim in strata or ():
+            codes, levels = self.codes[dim]
+            s_code, n_s = s_code * len(levels) + codes[idx], n_s * len(levels)
+        if n_s > 1:  # compact the combined codes so day x stratum keys stay small
+            uniq, s_code = np.unique(s_code, return_inverse=True)
+            n_s = len(uniq)
+        key = self.day[idx] * n_s + s_code
+        size = n_days * n_s
+        y = np.bincount(key, self.values[num_col(kpi)][idx], size)
+        x = np.bincount(key, self.values[den_col(kpi)][idx], size)
+        cur = np.bincount(key, self.current[idx].astype(float), size) > 0
+        present = np.bincount(key, minlength=size) > 0
+        cell = np.flatnonzero(present)
+        return y[cell], x[cell], cell % n_s, cur[cell], cell // n_s
+
+    def test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
+        y, x, s, cur, day = self.cells(mask, kpi, strata)
+        return rate_change(y, x, s, cur, day, numerator=get_kpi(kpi).numerator, alpha=alpha)
+
+    def window_sum(self, mask: np.ndarray, column: str, current: bool) -> float:
+        m = mask & self.include & (self.current if current else ~self.current)
+        return float(self.values[column][m].sum())
+
+
+def entity_stratum(cube: Cube) -> str | None:
+    """The finest entity dimension present (ad, else adset, else campaign)."""
+    for dim in ("ad", "adset", "campaign"):
+        if dim in cube.dimensions and cube.frame[dim].nunique() > 1:
+            return dim
+    return None
+
+
+def _nested(cube: Cube, dim: str, within: str | None) -> bool:
+    """True when every value of ``within`` has a single value of ``dim`` (dim is an attribute of it)."""
+    return within is not None and int(cube.frame.groupby(within)[dim].nunique().max()) <= 1
+
+
+def choose_strata(cube: Cube, kpi: str, settings: DiagnoseSettings, exclude: np.ndarray | None) -> tuple[str, ...] | None:
+    """Strata of every test of ``kpi``: the finest entity (so ads launched, paused or re-budgeted
+    are mix, not rate) plus the breakdown dimension whose mix moves ``kpi`` most, when that moves
+    it by at least ``min_effect / 2`` and it is not already fixed by the entity."""
+    entity = entity_stratum(cube)
+    extra = _strongest_mix(cube, kpi, settings, exclude, entity)
+    dims = tuple(d for d in (entity, extra) if d is not None)
+    return dims or None
+
+
+def _strongest_mix(cube: Cube, kpi: str, settings: DiagnoseSettings, exclude: np.ndarray | None,
+                   entity: str | None) -> str | None:
+    best, best_share = None, 0.0
+    for dim in cube.dimensions:
+        if dim in ("ad", "adset", "campaign") or _nested(cube, dim, entity):
+            continue
+        if cube.frame[dim].nunique() > MAX_STRATA or cube.frame[dim].nunique() < 2:
+            continue
+        mr = mix_vs_rate(cube, dim, kpi, exclude)
+        if mr is None or not mr.kpi_baseline:
+            continue
+        share = abs(mr.mix_effect or 0.0) / abs(mr.kpi_baseline)
+        if share > best_share:
+            best, best_share = dim, share
+    return best if best_share >= settings.min_effect / 2 else None
+
+
+def segment_candidates(idx: CubeIndex, settings: DiagnoseSettings) -> list[dict[str, str]]:
+    """The account and every single dimension value with enough volume in both windows."""
+    out: list[dict[str, str]] = [{}]
+    f = idx.cube.frame
+    if "sum__spend" not in f.columns or "sum__impressions" not in f.columns:
+        return out
+    for dim in idx.cube.dimensions:
+        g = f[idx.include].groupby([dim, WINDOW])[["sum__impressions", "sum__spend"]].sum().unstack(WINDOW, fill_value=0.0)
+        if g.empty:
+            continue
+        spend = g["sum__spend"].reindex(columns=["baseline", "current"], fill_value=0.0)
+        impr = g["sum__impressions"].reindex(columns=["baseline", "current"], fill_value=0.0)
+        share = spend / spend.sum(axis=0).replace(0, np.nan)
+        ok = (share.max(axis=1) >= settings.min_spend_share) & (impr.min(axis=1) >= settings.min_impressions)
+        if ok.sum() < 2 and dim != "account":  # a dimension with one value is the account itself
+            continue
+        out.extend({dim: str(v)} for v in g.index[ok.to_numpy()])
+    return out
+
+
+def localised_candidates(idx: CubeIndex, kpi: str, settings: DiagnoseSettings) -> list[dict[str, str]]:
+    """Multi-dimensional elements proposed by the localiser (empty when it is unavailable)."""
+    try:
+        from fb_analyst.diagnose.localize import localize
+    except ImportError:  # the localiser is optional for the diagnosis; 1-D candidates still run
+        return []
+    cube = idx.cube
+    dims = [d for d in cube.dimensions if cube.frame[d].nunique() > 1]
+    f = cube.frame[idx.include]
+    g = f.groupby([*dims, WINDOW])[[num_col(kpi), den_col(kpi)]].sum().unstack(WINDOW, fill_value=0.0)
+    g.columns = [f"{a}_{b}" for a, b in g.columns]
+    for c in (f"{num_col(kpi)}_baseline", f"{num_col(kpi)}_current", f"{den_col(kpi)}_baseline",
+              f"{den_col(kpi)}_current"):
+        if c not in g.columns:
+            g[c] = 0.0
+    leaves = g.reset_index()
+    leaves = leaves[(leaves[f"{den_col(kpi)}_baseline"] > 0) & (leaves[f"{den_col(kpi)}_current"] > 0)]
+    if leaves.empty:
+        return []
+    leaves = leaves.assign(actual=0.0, expected=0.0)
+    derived = {"op": "divide",
+               "numerator": {"real": f"{num_col(kpi)}_current", "predict": f"{num_col(kpi)}_baseline"},
+               "denominator": {"real": f"{den_col(kpi)}_current", "predict": f"{den_col(kpi)}_baseline"}}
+    try:
+        causes = localize(leaves, dims, "actual", "expected", derived, max_depth=settings.max_depth)
+    except Exception as exc:  # noqa: BLE001 - a localiser failure must not sink the diagnosis
+        idx.cube.frame.attrs.setdefault("notes", []).append(f"localiser failed on {kpi}: {exc}")
+        return []
+    return [dict(c.segment) for c in causes if len(c.segment) >= 1]
+
+
+def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSettings,
+                    use_localiser: bool = True) -> tuple[list[Candidate], dict[str, tuple[str, ...] | None]]:
+    """Test every candidate segment for every driver KPI (full segments, outage rows excluded)."""
+    base = segment_candidates(idx, settings)
+    exclude = ~idx.include
+    cands: list[Candidate] = []
+    strata_of: dict[str, tuple[str, ...] | None] = {}
+    for kpi in kpis:
+        if kpi not in idx.cube.kpis:
+            continue
+        strata = choose_strata(idx.cube, kpi, settings, exclude if exclude.any() else None)
+        strata_of[kpi] = strata
+        segs = [(s, 1) for s in base]
+        if use_localiser:
+            seen = {tuple(sorted(s.items())) for s in base}
+            for s in localised_candidates(idx, kpi, settings):
+                key = tuple(sorted(s.items()))
+                if key not in seen and _has_volume(idx, s, settings):
+                    segs.append((s, search_size(idx.cube, len(s))))
+                    seen.add(key)
+        for seg, searched in segs:
+            mask = idx.cube.mask(seg)
+            st = None if strata is None else (tuple(d for d in strata if d not in seg) or None)
+            test = _penalise(idx.test(mask, kpi, st, settings.alpha), searched)
+            cands.append(Candidate(metric=kpi, segment=seg, mask=mask, strata=st, test=test,
+                                   extra={"searched": searched}))
+    return cands, strata_of
+
+
+def search_size(cube: Cube, depth: int) -> int:
+    """Number of elements of exactly ``depth`` dimensions present in the cube (the localiser's
+    search space at that depth), the Bonferroni factor of an element it proposes."""
+    from itertools import combinations
+
+    dims = [d for d in cube.dimensions if cube.frame[d].nunique() > 1]
+    if depth <= 1:
+        return sum(int(cube.frame[d].nunique()) for d in dims)
+    return sum(len(cube.frame[list(c)].drop_duplicates()) for c in combinations(dims, depth))
+
+
+def _penalise(t: RateTest, searched: int) -> RateTest:
+    """A candidate chosen from ``searched`` elements by its deviation: Bonferroni-adjusted p, so
+    the selection does not leak into the BH family as if it were one pre-planned test."""
+    if searched <= 1 or t.p_value is None:
+        return t
+    return replace(t, p_value=min(1.0, t.p_value * searched))
+
+
+def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings) -> bool:
+    mask = idx.cube.mask(seg)
+    shares = []
+    for cur in (False, True):
+        tot = idx.window_sum(np.ones_like(mask), "sum__spend", cur)
+        shares.append(idx.window_sum(mask, "sum__spend", cur) / tot if tot > 0 else 0.0)
+        if idx.window_sum(mask, "sum__impressions", cur) < settings.min_impressions:
+            return False
+    return max(shares) >= settings.min_spend_share
+
+
+def _significant(t: RateTest, p_cut: float, settings: DiagnoseSettings) -> bool:
+    return (t.p_value is not None and t.log_ratio is not None and t.p_value <= p_cut
+            and abs(math.expm1(t.log_ratio)) >= settings.min_effect)
+
+
+def _gain(t: RateTest) -> float:
+    return (t.cur_num - t.expected_num) ** 2 / t.expected_num if t.expected_num > 0 else 0.0
+
+
+def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: DiagnoseSettings) -> None:
+    """Greedy explanation per KPI (module doc, step 4); sets chosen/explained_by/residual in place."""
+    for kpi in sorted({c.metric for c in cands}):
+        pool = [i for i, c in enumerate(cands) if c.metric == kpi and _significant(c.test, p_cut, settings)]
+        for i in pool:
+            cands[i].gain = _gain(cands[i].test)
+        removed = np.zeros(len(idx.cube.frame), bool)
+        current = {i: cands[i].test for i in pool}
+        while pool:
+            best = max(pool, key=lambda i: (_gain(current[i]), -len(cands[i].segment)))
+            cands[best].chosen = True
+            cands[best].extra["test_used"] = current[best]
+            pool.remove(best)
+            removed |= cands[best].mask
+            still = []
+            for i in pool:
+                if not (cands[i].mask & cands[best].mask).any():
+                    still.append(i)
+                    continue
+                rest = cands[i].mask & ~removed
+                t = _penalise(idx.test(rest, kpi, cands[i].strata, settings.alpha),
+                              cands[i].extra.get("searched", 1)) if rest.any() else replace(
+                    cands[i].test, log_ratio=None, se=None, p_value=None, ci_log=None)
+                current[i] = t
+                if _significant(t, p_cut, settings):
+                    still.append(i)
+                else:
+                    cands[i].explained_by, cands[i].residual = best, t
+            pool = still

@@ -1,0 +1,169 @@
+"""Hypothesis records: from tested candidates, mix results and outages to ranked, evidenced claims.
+
+Input: the evaluated :class:`~fb_analyst.diagnose.evaluate.Candidate` list, mix tests, outages,
+fatigue findings, the q-value of every test and the fitted empirical-Bayes prior. Output: the
+:class:`~fb_analyst.diagnose.models.Hypothesis` list, supported first, each group ranked by
+``|impact.revenue_at_stake|``, ids ``H1, H2, ...`` in that order.
+
+**Status rule** (``status_of``): *supported* when the day-level test is significant after BH
+(``q <= fdr_q``), ``|delta| >= min_effect`` and nothing else explains it; *rejected* when another
+supported hypothesis explains it (what is left after removing that segment is not significant) or
+the interval shows the change is smaller than the minimum effect; *inconclusive* otherwise.
+
+**Revenue at stake** of a change of KPI k by ``exp(b)`` in a segment with current revenue ``Rev``:
+``Rev x (1 - exp(-g b))`` with ``g = +1`` for higher-is-better KPIs (CTR, CVR, AOV, ROAS) and
+``-1`` for costs (CPM, CPA, CPC): the current-window revenue the change added (+) or cost (-)
+compared with the baseline rate, all else equal (``Rev / exp(b)`` is the revenue at the baseline
+rate when revenue is proportional to the factor, as in the funnel identity).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from fb_analyst.diagnose.evaluate import Candidate, CubeIndex
+from fb_analyst.diagnose.frames import SUM, den_col, num_col
+from fb_analyst.diagnose.models import EvidenceRow, FatigueFinding, Hypothesis, Impact
+from fb_analyst.diagnose.stats import EBPrior, RateTest, confidence
+from fb_analyst.kpis import get_kpi, safe_ratio
+from fb_analyst.settings import DiagnoseSettings
+
+ACTIONS: dict[tuple[str, str], list[str]] = {
+    ("cpm", "up"): [
+        "Check auction pressure on {seg}: daily CPM against last month and seasonal events.",
+        "Cap bids or move budget away from {seg} until CPM returns to baseline; test other placements.",
+    ],
+    ("cpm", "down"): ["Cheaper delivery on {seg}: test a 10-20% budget increase there while CTR and CVR hold."],
+    ("ctr", "down"): [
+        "Refresh the creatives serving {seg}: launch 2-3 new variants of the best message.",
+        "Pause ads in {seg} whose CTR fell below the account median for 3+ days.",
+    ],
+    ("ctr", "up"): ["Find what lifted CTR in {seg} (new creative, audience) and reuse it in weaker campaigns."],
+    ("cvr", "down"): [
+        "Check the landing page and checkout for {seg}: load time, stock-outs, price changes, tracking.",
+        "Review frequency and audience overlap in {seg}; exclude recent purchasers from prospecting.",
+    ],
+    ("cvr", "up"): ["Scale {seg} gradually (about +20% budget every 3 days) while its CVR gain holds."],
+    ("aov", "down"): [
+        "Check discounts, bundles and the product mix sold in {seg}; a promotion may be cutting basket size.",
+        "Add upsell/cross-sell offers for {seg} or raise the free-shipping threshold.",
+    ],
+    ("aov", "up"): ["Keep the offer that raised basket size in {seg}; test it in other segments."],
+}
+FATIGUE_ACTIONS = [
+    "Rotate new creative into {seg}: its CTR has decayed since {onset}; keep the message, change the visual.",
+    "Cap frequency or pause {seg} when its CTR falls below 70% of its first-week CTR.",
+]
+MIX_ACTIONS = [
+    "Review the budget move {move}: if unintended, restore the previous split; if intended, "
+    "judge the moved budget by its marginal ROAS, not by the account average.",
+    "Do not read the account change as segments performing worse: their own rates are in the rate effect.",
+]
+OUTAGE_ACTIONS = [
+    "Check the pixel / Conversions API events for {days} (Events Manager diagnostics, site releases).",
+    "Do not cut budgets because of these days; compare performance with them excluded.",
+]
+
+_BETTER_UP = {"ctr", "cvr", "aov", "roas"}
+
+
+def seg_label(segment: dict[str, str]) -> str:
+    return " & ".join(f"{k}={v}" for k, v in segment.items()) if segment else "the whole account"
+
+
+def revenue_at_stake(revenue_cur: float | None, metric: str, log_ratio: float | None) -> float | None:
+    """Module doc: ``Rev x (1 - exp(-g b))``."""
+    if revenue_cur is None or log_ratio is None:
+        return None
+    g = 1.0 if metric in _BETTER_UP else -1.0
+    return float(revenue_cur * (1.0 - math.exp(-g * log_ratio)))
+
+
+def status_of(t: RateTest, q: float | None, settings: DiagnoseSettings, explained: str | None) -> tuple[str, str]:
+    """(status, reason) by the module's status rule."""
+    if explained:
+        return "rejected", explained
+    if t.log_ratio is None or t.p_value is None or q is None:
+        return "inconclusive", "not testable: too few days or no volume in a window"
+    delta = math.expm1(t.log_ratio)
+    lo, hi = t.ci_log if t.ci_log else (-math.inf, math.inf)
+    m = settings.min_effect
+    if q <= settings.fdr_q and abs(delta) >= m:
+        return "supported", f"significant after FDR (q={q:.3g}) and |change| {abs(delta):.1%} >= {m:.0%}"
+    if lo > math.log(1 - m) and hi < math.log(1 + m):
+        return "rejected", f"the {1 - settings.alpha:.0%} interval excludes changes of {m:.0%} or more"
+    if q <= settings.fdr_q:
+        return "inconclusive", f"significant (q={q:.3g}) but the change {delta:+.1%} is below the {m:.0%} minimum"
+    return "inconclusive", f"not significant after FDR (q={q:.3g}); the interval still allows a {m:.0%} change"
+
+
+def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[EvidenceRow]:
+    """The segment's numerator and denominator sums per window (outage days excluded)."""
+    k = get_kpi(c.metric)
+    cube = idx.cube
+    rows = []
+    for cur, (w, win) in zip((False, True), (("baseline", cube.windows.baseline), ("current", cube.windows.current))):
+        num = idx.window_sum(c.mask, num_col(c.metric), cur)
+        den = idx.window_sum(c.mask, den_col(c.metric), cur)
+        ex = [d for d in excluded if win.start <= d <= win.end]
+        rows.append(EvidenceRow(
+            segment=dict(c.segment), window=w, start=win.start, end=win.end, excluded_dates=ex,
+            numerator=k.numerator, numerator_sum=num, denominator=k.denominator, denominator_sum=den,
+            kpi=c.metric, value=safe_ratio(num, den, k.scale), days=len(cube.dates[w]) - len(ex)))
+    return rows
+
+
+def rate_hypothesis(
+    idx: CubeIndex, c: Candidate, cands: list[Candidate], settings: DiagnoseSettings, prior: EBPrior,
+    excluded: list[date], currency: str | None, fatigue: dict[tuple[str, str], FatigueFinding],
+    ids: dict[int, str], me: int,
+) -> Hypothesis:
+    """The record of one rate candidate (ids of explaining hypotheses resolved through ``ids``)."""
+    k = get_kpi(c.metric)
+    t = c.test
+    explained = None
+    if c.explained_by is not None:
+        r = c.residual
+        rest = "no volume left" if r is None or r.log_ratio is None else (
+            f"the rest changes {math.expm1(r.log_ratio):+.1%} (p={r.p_value:.2g})")
+        explained = f"explained by {ids.get(c.explained_by, '?')} ({seg_label(cands[c.explained_by].segment)}): {rest}"
+    status, reason = status_of(t, c.q_value, settings, explained)
+    if status == "supported" and not c.chosen:
+        status, reason = "inconclusive", "significant, but a candidate that explains more of the change was kept"
+    eb_t = c.residual if c.explained_by is not None and c.residual is not None else t
+    est, se = eb_t.log_ratio, eb_t.se_normal
+    direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
+    sign = 1 if direction == "up" else -1
+    conf = confidence(est, se, prior, settings.min_effect, sign) if est is not None and se else 0.0
+    evidence = rate_evidence(idx, c, excluded)
+    base, cur = evidence[0].value, evidence[1].value
+    rev = idx.window_sum(c.mask, SUM + "revenue", True) if SUM + "revenue" in idx.values else None
+    spend_tot = idx.window_sum(c.mask | True, SUM + "spend", True) if SUM + "spend" in idx.values else 0.0
+    spend_share = idx.window_sum(c.mask, SUM + "spend", True) / spend_tot if spend_tot > 0 else None
+    seg = seg_label(c.segment)
+    kind, actions = "rate", [a.format(seg=seg) for a in ACTIONS.get((c.metric, direction), [])]
+    title = f"{k.label} {'rose' if direction == 'up' else 'fell'} {abs(math.expm1(t.log_ratio or 0)):.0%} in {seg}"
+    if c.strata:
+        title += f" (like for like, {' and '.join(c.strata)} mix held fixed"
+        title += f"; plain change {cur / base - 1:+.0%})" if base and cur is not None else ")"
+    fat = next((fatigue[(d, v)] for d, v in c.segment.items() if (d, v) in fatigue), None)
+    if fat is not None and c.metric == "ctr" and direction == "down" and len(c.segment) == 1:
+        kind = "fatigue"
+        title += f": creative fatigue since {fat.onset_date} ({fat.decay_pct_per_week:.0%} per week)"
+        actions = [a.format(seg=seg, onset=fat.onset_date) for a in FATIGUE_ACTIONS]
+    ci = None
+    if t.ci_log is not None:
+        ci = [math.expm1(t.ci_log[0]), math.expm1(t.ci_log[1])]
+    return Hypothesis(
+        id=ids[me], kind=kind, title=title, metric=c.metric, direction=direction,
+        segment={a: str(b) for a, b in c.segment.items()}, baseline=base, current=cur,
+        delta_pct=cur / base - 1 if base and cur is not None else None,
+        rate_change_pct=None if t.log_ratio is None else math.expm1(t.log_ratio), ci=ci,
+        p_value=t.p_value, q_value=c.q_value, confidence=conf,
+        impact=Impact(currency=currency, revenue_at_stake=revenue_at_stake(rev, c.metric, t.log_ratio),
+                      spend_share=spend_share),
+        status=status, reason=reason, evidence=evidence, actions=actions,
+        mix_adjusted_by=list(c.strata) if c.strata else None,
+        explained_by=ids.get(c.explained_by) if c.explained_by is not None else None,
+    )

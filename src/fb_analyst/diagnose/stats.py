@@ -1,0 +1,243 @@
+"""Day-level tests of a ratio KPI between two windows, FDR control and calibrated confidence.
+
+**The test (quasi-Poisson rate ratio on daily sums).** For one segment and one ratio KPI
+``R = num/den`` let ``y_d`` be the day's numerator sum and ``x_d`` its denominator sum. The model is
+the GLM ``E[y_d] = x_d * exp(a + b * current_d)`` with ``Var[y_d] = phi * E[y_d]`` (quasi-Poisson:
+only the mean-variance relation is assumed, so it also fits money numerators such as revenue or
+spend). Its score equations give the closed form
+
+    exp(a) = sum_base y / sum_base x,     exp(a + b) = sum_cur y / sum_cur x,
+
+so ``b`` is exactly the log of the reported ratio-of-sums change (``delta = exp(b) - 1``): the test
+and the number a reader recomputes agree. The Fisher information gives
+``Var(b) = phi * (1/sum_base y + 1/sum_cur y)``, and the dispersion is estimated from the days,
+``phi = Pearson X^2 / (n_days - 2)`` -- the day, not the impression, is the unit of evidence, so
+day-to-day over-dispersion (ad auctions, weekdays) widens the interval instead of every wiggle
+being significant. For count numerators phi is floored at 1 (a count cannot be less variable than
+Poisson). With n_days - 2 residual degrees of freedom the Wald statistic ``b / se`` is referred to
+a Student t (small-sample correction for the estimated phi); the interval is ``b +- t * se``.
+A window whose numerator sums to 0 uses 0.5 in the variance (the usual continuity correction).
+
+**FDR.** Benjamini-Hochberg (``scipy.stats.false_discovery_control``) over every test of a run.
+
+**Confidence** (:func:`confidence`) is an empirical-Bayes posterior probability, see its docstring.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import optimize, stats
+
+from fb_analyst import schema as S
+
+
+@dataclass(frozen=True)
+class RateTest:
+    """Result of :func:`rate_change`. ``log_ratio = log(current / baseline)`` where ``baseline`` is
+    the baseline rate re-weighted to the current mix of strata (one stratum: the plain baseline)."""
+
+    base_num: float  # numerator sum, baseline window, kept strata
+    base_den: float
+    cur_num: float
+    cur_den: float
+    expected_num: float  # sum_v cur_den_v * base_rate_v: current volume at baseline rates
+    n_days_base: int
+    n_days_cur: int
+    n_strata: int
+    strata_dropped: int
+    log_ratio: float | None
+    se: float | None
+    df: int
+    dispersion: float | None
+    p_value: float | None
+    ci_log: tuple[float, float] | None
+
+    @property
+    def testable(self) -> bool:
+        return self.p_value is not None
+
+    @property
+    def se_normal(self) -> float | None:
+        """Normal-equivalent standard error (the t variance df/(df-2) folded in) for the EB step."""
+        if self.se is None:
+            return None
+        return self.se * math.sqrt(self.df / (self.df - 2)) if self.df > 2 else self.se * 3.0
+
+
+def rate_change(
+    y: np.ndarray,
+    x: np.ndarray,
+    stratum: np.ndarray,
+    current: np.ndarray,
+    day: np.ndarray,
+    *,
+    numerator: str,
+    alpha: float = 0.05,
+) -> RateTest:
+    """Mix-adjusted quasi-Poisson test of a rate change on day x stratum cells.
+
+    Inputs are parallel arrays, one entry per (day, stratum) cell: numerator ``y``, denominator
+    ``x``, stratum code, ``current`` flag and day code. With one stratum this is exactly the test
+    of the module docstring. With strata v (e.g. audience types) the estimate is the Paasche-type
+    index ``b = log(A / E)``, ``A = sum_v Yc_v`` and ``E = sum_v Xc_v * Yb_v / Xb_v`` -- the current
+    numerator against what the current volumes would have produced at each stratum's baseline
+    rate -- so budget moving between strata (mix) does not count as a rate change. Under
+    ``Var(y) = phi * mu`` the delta method gives
+    ``Var(b) = phi * (1/A + sum_v (Xc_v/Xb_v)^2 * Yb_v / E^2)`` (one stratum: ``phi (1/Yc + 1/Yb)``).
+    ``phi`` is the Pearson statistic of the *daily* totals around their fitted values (each cell
+    fitted at its stratum x window rate, then summed per day) over ``n_days - 2`` degrees of
+    freedom: strata of one day share that day's shocks, so the day stays the unit of evidence. Strata seen in one window only carry no rate
+    information (they are pure mix) and are dropped; ``strata_dropped`` counts them.
+    """
+    y, x = np.asarray(y, float), np.asarray(x, float)
+    stratum, current, day = np.asarray(stratum), np.asarray(current, bool), np.asarray(day)
+    keep = x > 0  # a cell without exposure carries no information on the rate
+    y, x, stratum, current, day = y[keep], x[keep], stratum[keep], current[keep], day[keep]
+    codes, inv = np.unique(stratum, return_inverse=True)
+    k = len(codes)
+    yb = np.bincount(inv, np.where(current, 0.0, y), k)
+    xb = np.bincount(inv, np.where(current, 0.0, x), k)
+    yc = np.bincount(inv, np.where(current, y, 0.0), k)
+    xc = np.bincount(inv, np.where(current, x, 0.0), k)
+    live = (xb > 0) & (xc > 0)
+    cell_live = live[inv]
+    nb = len(np.unique(day[cell_live & ~current]))
+    nc = len(np.unique(day[cell_live & current]))
+    B, XB, A, XC = float(yb[live].sum()), float(xb[live].sum()), float(yc[live].sum()), float(xc[live].sum())
+    E = float(np.sum(xc[live] * yb[live] / np.where(live, xb, 1.0)[live]))
+    n_live = int(live.sum())
+    df = max(nb + nc - 2, 0)
+    base = dict(base_num=B, base_den=XB, cur_num=A, cur_den=XC, expected_num=E, n_days_base=nb,
+                n_days_cur=nc, n_strata=n_live, strata_dropped=k - n_live)
+    if n_live == 0 or (A <= 0 and B <= 0) or nb == 0 or nc == 0:
+        return RateTest(**base, log_ratio=None, se=None, df=max(df, 0), dispersion=None,
+                        p_value=None, ci_log=None)
+    # A window whose numerator sums to 0 gets the usual 0.5 continuity correction.
+    log_ratio = math.log(A / E) if A > 0 and E > 0 else math.log((A + 0.5) / (E + 0.5))
+    rate_b = np.where(live, yb / np.where(xb > 0, xb, 1.0), 0.0)
+    rate_c = np.where(live, yc / np.where(xc > 0, xc, 1.0), 0.0)
+    mu = x * np.where(current, rate_c[inv], rate_b[inv])
+    phi, df = _dispersion(y, x, mu, current, day, cell_live, n_live)
+    if phi is None:
+        return RateTest(**base, log_ratio=log_ratio, se=None, df=0, dispersion=None, p_value=None, ci_log=None)
+    if numerator in S.COUNT_MEASURES:
+        phi = max(phi, 1.0)
+    phi = max(phi, 1e-12)
+    # Variances under the null (each stratum at its pooled rate r0), stable when a stratum has
+    # few or no events in one window: Var(A) = phi sum Xc r0, Var(E) = phi sum Xc^2 r0 / Xb.
+    r0 = (yb[live] + yc[live]) / (xb[live] + xc[live])
+    var_a = float(np.sum(xc[live] * r0))
+    var_e = float(np.sum(xc[live] ** 2 * r0 / xb[live]))
+    a_, e_ = max(A, 0.5), max(E, 0.5 * E / max(B, 1e-300)) if B > 0 else max(E, 0.5)
+    se = math.sqrt(phi * (max(var_a, 0.5) / a_**2 + max(var_e, 0.5 * var_a / max(var_a, 1e-300)) / e_**2))
+    p = float(2 * stats.t.sf(abs(log_ratio / se), df))
+    half = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    return RateTest(**base, log_ratio=log_ratio, se=se, df=df, dispersion=phi, p_value=p,
+                    ci_log=(log_ratio - half, log_ratio + half))
+
+
+DAY_PHI = "stratified"
+
+
+def _dispersion(y, x, mu, current, day, cell_live, n_live) -> tuple[float | None, int]:
+    """max(cell-level Pearson phi, day-level Pearson phi of the unstratified model) and its df.
+
+    The cell-level estimate (day x stratum cells around their stratum x window rates, over
+    ``n_cells - 2 n_strata`` df) sees over-dispersion inside strata; the day-level estimate (daily
+    totals around the window's pooled rate, ``n_days - 2`` df) sees shocks shared by every stratum
+    of a day, which cell residuals cannot add up. Taking the larger keeps the day the unit of
+    evidence without letting many strata over-fit 14 daily totals.
+    """
+    yl, xl, ml, cl, dl = y[cell_live], x[cell_live], mu[cell_live], current[cell_live], day[cell_live]
+    d_codes, d_inv = np.unique(dl, return_inverse=True)
+    obs_d = np.bincount(d_inv, yl, len(d_codes))
+    x_d = np.bincount(d_inv, xl, len(d_codes))
+    cur_d = np.bincount(d_inv, cl.astype(float), len(d_codes)) > 0
+    df_day = len(d_codes) - 2
+    if df_day < 1:
+        return None, 0
+    if DAY_PHI == "plain":
+        rate_w = {w: obs_d[cur_d == w].sum() / x_d[cur_d == w].sum() for w in (False, True)}
+        mu_d = x_d * np.where(cur_d, rate_w[True], rate_w[False])
+    else:
+        mu_d = np.bincount(d_inv, ml, len(d_codes))
+    pos = mu_d > 0
+    phi_day = float(np.sum((obs_d[pos] - mu_d[pos]) ** 2 / mu_d[pos])) / df_day
+    df_cell = int(len(yl)) - 2 * n_live
+    phi_cell = 0.0
+    if df_cell >= 1:
+        pc = ml > 0
+        phi_cell = float(np.sum((yl[pc] - ml[pc]) ** 2 / ml[pc])) / df_cell
+    return max(phi_day, phi_cell), df_day
+
+
+def bh_qvalues(p_values: list[float | None]) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (q-values) over the defined p-values; None stays None."""
+    idx = [i for i, p in enumerate(p_values) if p is not None]
+    out: list[float | None] = [None] * len(p_values)
+    if idx:
+        q = stats.false_discovery_control(np.array([p_values[i] for i in idx], dtype=float), method="bh")
+        for i, v in zip(idx, q):
+            out[i] = float(v)
+    return out
+
+
+@dataclass(frozen=True)
+class EBPrior:
+    """Spike-and-slab prior fitted to one run's tests: P(null) = pi0, non-null effects ~ N(0, tau^2)."""
+
+    pi0: float
+    tau: float
+
+
+def fit_eb_prior(estimates: np.ndarray, ses: np.ndarray) -> EBPrior:
+    """Marginal maximum likelihood of (pi0, tau) for ``est_i ~ pi0 N(0, se_i^2) + (1-pi0) N(0, se_i^2+tau^2)``."""
+    est, se = np.asarray(estimates, float), np.asarray(ses, float)
+    ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
+    est, se = est[ok], se[ok]
+    if len(est) == 0:
+        return EBPrior(pi0=1.0, tau=0.0)
+
+    def nll(theta: np.ndarray) -> float:
+        pi0 = 1 / (1 + math.exp(-theta[0]))
+        tau = math.exp(theta[1])
+        l0 = stats.norm.logpdf(est, 0, se)
+        l1 = stats.norm.logpdf(est, 0, np.sqrt(se**2 + tau**2))
+        return -float(np.sum(np.logaddexp(math.log(pi0 + 1e-300) + l0, math.log(1 - pi0 + 1e-300) + l1)))
+
+    start = np.array([1.5, math.log(max(float(np.std(est)), 0.02))])
+    res = optimize.minimize(nll, start, method="Nelder-Mead",
+                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400})
+    pi0 = float(1 / (1 + math.exp(-res.x[0])))
+    tau = float(math.exp(res.x[1]))
+    return EBPrior(pi0=min(max(pi0, 0.0), 1.0), tau=min(tau, 5.0))
+
+
+def confidence(estimate: float, se: float, prior: EBPrior, min_effect: float, sign: int) -> float:
+    """Posterior probability that the true log change is real, has the stated ``sign`` and exceeds
+    the minimum practical effect: ``P(sign * delta > log(1 + min_effect) | estimate)`` for increases,
+    ``P(delta < log(1 - min_effect))`` for decreases.
+
+    Derivation: with prior ``delta ~ pi0 * point-mass(0) + (1 - pi0) * N(0, tau^2)`` (fitted to all
+    tests of the run by :func:`fit_eb_prior`, so a run where nothing changed has pi0 near 1 and
+    shrinks every estimate to zero) and likelihood ``estimate ~ N(delta, se^2)``,
+    ``P(non-null | est) = (1-pi0) N(est; 0, se^2+tau^2) / [pi0 N(est; 0, se^2) + (1-pi0) N(est; 0, se^2+tau^2)]``
+    and, given non-null, ``delta | est ~ N(est * tau^2/(tau^2+se^2), tau^2 se^2/(tau^2+se^2))``.
+    The point mass at 0 never clears a positive threshold, so the answer is
+    ``P(non-null | est) * P(sign * delta > thr | est, non-null)``. Its calibration on generated
+    scenarios is checked in ``tests/diagnose/test_calibration.py``.
+    """
+    if not (math.isfinite(estimate) and math.isfinite(se)) or se <= 0 or prior.tau <= 0:
+        return 0.0
+    v0, v1 = se**2, se**2 + prior.tau**2
+    l0 = math.log(max(prior.pi0, 1e-300)) + stats.norm.logpdf(estimate, 0, math.sqrt(v0))
+    l1 = math.log(max(1 - prior.pi0, 1e-300)) + stats.norm.logpdf(estimate, 0, math.sqrt(v1))
+    p_nonnull = 1.0 / (1.0 + math.exp(min(l0 - l1, 700)))
+    shrink = prior.tau**2 / v1
+    mean, sd = estimate * shrink, math.sqrt(prior.tau**2 * v0 / v1)
+    thr = math.log(1 + min_effect) if sign > 0 else math.log(max(1 - min_effect, 1e-9))
+    p_dir = stats.norm.sf(thr, mean, sd) if sign > 0 else stats.norm.cdf(thr, mean, sd)
+    return float(min(max(p_nonnull * p_dir, 0.0), 1.0))

@@ -1,0 +1,222 @@
+"""Budget allocation across campaigns on fitted response curves, with bootstrap intervals.
+
+Input: per campaign-day aggregates (``daily_sums(table, ['campaign'])``), the current window and
+the budget. Each campaign's daily revenue-vs-spend Hill curve is fitted on its days with spend and
+revenue both known (:mod:`fb_analyst.forecast.curves`); campaigns with too few days or too little
+spend variation keep their budget, with the reason. The remaining budget is split by
+``scipy.optimize`` (SLSQP, several starts) to maximise expected revenue subject to per-campaign
+bounds (current run-rate x (1 +/- bound)) and to summing exactly to the budget. Expected revenue,
+uplift and ROAS of the current and proposed plans are evaluated on every bootstrap curve:
+intervals are percentiles, the point value is the all-days fit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize
+
+from fb_analyst import schema as S
+from fb_analyst.errors import InputError
+from fb_analyst.forecast.curves import HillFit, fit_hill, hill, hill_slope
+from fb_analyst.forecast.result import BudgetPlan, CampaignAllocation, CurveFit, Estimate
+from fb_analyst.kpis import den_col, num_col
+from fb_analyst.settings import ForecastSettings
+
+
+def estimate(point: float, draws: np.ndarray) -> Estimate:
+    """Point value with 80%/95% bootstrap percentile intervals (ordered around the point)."""
+    d = np.asarray(draws, float)
+    d = d[np.isfinite(d)]
+    q = np.quantile(d, [0.025, 0.1, 0.9, 0.975]) if d.size else np.full(4, point)
+    lo95, lo80 = min(q[0], q[1], point), min(q[1], point)
+    hi80, hi95 = max(q[2], point), max(q[3], q[2], point)
+    return Estimate(mean=round(point, 4), lo80=round(lo80, 4), hi80=round(hi80, 4),
+                    lo95=round(min(lo95, lo80), 4), hi95=round(max(hi95, hi80), 4))
+
+
+def _campaign_days(daily: pd.DataFrame, campaign: str) -> tuple[np.ndarray, np.ndarray]:
+    """Daily (spend, revenue) over rows where both are known; outage days (revenue 0 with spend,
+    in a mostly positive series) are dropped."""
+    d = daily[daily[S.CAMPAIGN] == campaign]
+    s = d[den_col("roas")].to_numpy(float)
+    r = d[num_col("roas")].to_numpy(float)
+    ok = np.isfinite(s) & np.isfinite(r)
+    s, r = s[ok], r[ok]
+    if r.size and (r > 0).mean() >= 0.8:
+        keep = ~((r == 0) & (s > 0))
+        s, r = s[keep], r[keep]
+    return s, r
+
+
+def _solve(fits: list[HillFit], lo: np.ndarray, hi: np.ndarray, total: float, seed: int) -> np.ndarray:
+    """Maximise the summed point curves subject to bounds and sum == total (multi-start SLSQP)."""
+    vm = np.array([f.vmax for f in fits])
+    kk = np.array([f.k for f in fits])
+    hh = np.array([f.h for f in fits])
+    scale = max(total, 1e-9)
+
+    def neg(x: np.ndarray) -> float:
+        return -float(hill(x * scale, vm, kk, hh).sum()) / scale
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        return -hill_slope(x * scale, vm, kk, hh)
+
+    cons = [{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}]
+    bounds = list(zip(lo / scale, hi / scale))
+    rng = np.random.default_rng(seed)
+    starts = [lo + (hi - lo) * t for t in ([(total - lo.sum()) / max(hi.sum() - lo.sum(), 1e-12)] * 1)]
+    starts += [lo + (hi - lo) * rng.uniform(size=lo.size) for _ in range(4)]
+    best, best_val = None, np.inf
+    for x0 in starts:
+        x0 = _repair(x0, lo, hi, total) / scale
+        res = minimize(neg, x0, jac=grad, bounds=bounds, constraints=cons, method="SLSQP",
+                       options={"maxiter": 500, "ftol": 1e-12})
+        x = _repair(res.x * scale, lo, hi, total)
+        val = neg(x / scale)
+        if val < best_val:
+            best, best_val = x, val
+    return best
+
+
+def _repair(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
+    """Clip to bounds and spread any residual over the campaigns with room, so sum == total."""
+    x = np.clip(np.asarray(x, float), lo, hi)
+    for _ in range(50):
+        gap = total - x.sum()
+        if abs(gap) <= 1e-9 * max(total, 1.0):
+            break
+        room = (hi - x) if gap > 0 else (x - lo)
+        if room.sum() <= 0:
+            break
+        x = np.clip(x + gap * room / room.sum(), lo, hi)
+    return x
+
+
+def allocate_budget(
+    daily: pd.DataFrame,
+    settings: ForecastSettings,
+    *,
+    window: tuple[dt.date, dt.date],
+    budget_total: float | None = None,
+    budget_change: float | None = None,
+    seed: int = 0,
+) -> BudgetPlan:
+    """Allocate a daily budget across campaigns (see module docstring)."""
+    start, end = pd.Timestamp(window[0]), pd.Timestamp(window[1])
+    days = (end - start).days + 1
+    cur_rows = daily[(daily[S.DATE] >= start) & (daily[S.DATE] <= end)]
+    current = (cur_rows.groupby(S.CAMPAIGN)[S.SPEND].sum(min_count=1) / days).dropna()
+    current = current[current > 0].sort_index()
+    bound = settings.budget_change_bound
+    common = dict(window_start=start.date(), window_end=end.date(), bounds={"lower": -bound, "upper": bound},
+                  budget_change=budget_change)
+    if current.empty:
+        return BudgetPlan(status="skipped", reason="no campaign spent in the current window", total=0.0,
+                          current_total=0.0, **common)
+    cur_total = float(current.sum())
+    if budget_total is None and budget_change is None and settings.budget_total is not None:
+        budget_total = settings.budget_total
+    total = float(budget_total) if budget_total is not None else cur_total * (1 + (budget_change or 0.0))
+    if total <= 0:
+        raise InputError(f"budget_total must be > 0 (got {total:g}); pass a positive daily budget")
+
+    names = list(current.index)
+    cur = current.to_numpy(float)
+    lo, hi = cur * (1 - bound), cur * (1 + bound)
+    fits: dict[str, HillFit] = {}
+    reasons: dict[str, str] = {}
+    for i, c in enumerate(names):
+        s, r = _campaign_days(daily, c)
+        f = fit_hill(s, r, settings.bootstrap_samples, seed + i) if s.size >= 2 else None
+        if s.size < settings.min_curve_days:
+            reasons[c] = f"only {s.size} days with spend and revenue known (< min_curve_days={settings.min_curve_days})"
+        elif f.spend_cv < settings.min_spend_cv:
+            reasons[c] = (f"too little spend variation to fit a response curve (CV {f.spend_cv:.2f} < "
+                          f"min_spend_cv={settings.min_spend_cv:.2f}); budget kept")
+        elif f.vmax <= 0:
+            reasons[c] = "no revenue response to spend could be fitted; budget kept"
+        if f is not None:
+            fits[c] = f
+    opt = [i for i, c in enumerate(names) if c not in reasons]
+    kept = [i for i, c in enumerate(names) if c in reasons]
+    x = cur.copy()
+    free = total - cur[kept].sum()
+    if opt and lo[opt].sum() <= free <= hi[opt].sum():
+        x[opt] = _solve([fits[names[i]] for i in opt], lo[opt], hi[opt], free, seed)
+    else:
+        # Curves alone cannot absorb the change: move curve campaigns to their bound, then the
+        # kept campaigns proportionally (within the same bounds).
+        if opt:
+            x[opt] = hi[opt] if free > hi[opt].sum() else lo[opt]
+        rest = total - x[opt].sum()
+        if not (lo[kept].sum() - 1e-9 <= rest <= hi[kept].sum() + 1e-9):
+            raise InputError(
+                f"budget {total:,.2f}/day cannot be reached within +/-{bound:.0%} of each campaign's "
+                f"run-rate (reachable {lo.sum():,.2f}..{hi.sum():,.2f}); change budget_total/budget_change "
+                "or raise forecast.budget_change_bound"
+            )
+        x[kept] = _repair(cur[kept] * rest / max(cur[kept].sum(), 1e-12), lo[kept], hi[kept], rest)
+        for i in kept:
+            if abs(x[i] - cur[i]) > 1e-9:
+                reasons[names[i]] += "; scaled with the total because curve campaigns hit their bounds"
+    x = _exact_cents(x, lo, hi, total)
+
+    # Bootstrap evaluation of both plans.
+    B = settings.bootstrap_samples
+    rev_cur_b, rev_new_b = np.zeros(B), np.zeros(B)
+    rev_cur_p = rev_new_p = 0.0
+    rows = []
+    for i, c in enumerate(names):
+        f = fits.get(c)
+        if c in reasons or f is None:
+            s, r = _campaign_days(daily, c)
+            rng = np.random.default_rng(seed + 1000 + i)
+            idx = rng.integers(0, max(s.size, 1), size=(B, max(s.size, 1)))
+            roas = float(r.sum() / s.sum()) if s.size and s.sum() > 0 else 0.0
+            roas_b = (r[idx].sum(1) / np.maximum(s[idx].sum(1), 1e-12)) if s.size else np.zeros(B)
+            pc, pn, bc, bn = roas * cur[i], roas * x[i], roas_b * cur[i], roas_b * x[i]
+            mc = mn = None
+        else:
+            pc, pn, bc, bn = f.revenue(cur[i]), f.revenue(x[i]), f.boot_revenue(cur[i]), f.boot_revenue(x[i])
+            mc, mn = estimate(f.slope(cur[i]), f.boot_slope(cur[i])), estimate(f.slope(x[i]), f.boot_slope(x[i]))
+        rev_cur_p += pc
+        rev_new_p += pn
+        rev_cur_b += bc
+        rev_new_b += bn
+        curve = None
+        if f is not None and c not in reasons:
+            curve = CurveFit(vmax=round(f.vmax, 4), half_saturation=round(f.k, 4), shape=round(f.h, 4),
+                             r2=round(f.r2, 4), days=f.days, spend_cv=round(f.spend_cv, 4), bootstrap_samples=B)
+        rows.append(CampaignAllocation(
+            campaign=c, current_spend=round(cur[i], 2), proposed_spend=float(x[i]),
+            change_pct=round(x[i] / cur[i] - 1, 4), lower_bound=round(lo[i], 2), upper_bound=round(hi[i], 2),
+            marginal_roas_current=mc, marginal_roas_proposed=mn,
+            expected_revenue_current=estimate(pc, bc), expected_revenue_proposed=estimate(pn, bn),
+            curve=curve, status="kept" if c in reasons else "optimised", reason=reasons.get(c),
+        ))
+    return BudgetPlan(
+        status="ok", total=float(x.sum()), current_total=round(cur_total, 2), campaigns=rows,
+        expected_revenue_current=estimate(rev_cur_p, rev_cur_b),
+        expected_revenue_proposed=estimate(rev_new_p, rev_new_b),
+        expected_uplift=estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b),
+        expected_roas_current=estimate(rev_cur_p / cur.sum(), rev_cur_b / cur.sum()),
+        expected_roas_proposed=estimate(rev_new_p / x.sum(), rev_new_b / x.sum()),
+        **common,
+    )
+
+
+def _exact_cents(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
+    """Round to cents where that keeps the exact sum; the residual goes to the campaign with most room."""
+    total_c = round(total, 2)
+    if abs(total_c - total) > 1e-9:
+        return _repair(x, lo, hi, total)
+    y = np.round(x, 2)
+    resid = round(total_c - float(y.sum()), 2)
+    if resid:
+        room = (hi - y) if resid > 0 else (y - lo)
+        j = int(np.argmax(room))
+        y[j] = round(y[j] + resid, 2)
+    return y

@@ -1,0 +1,190 @@
+"""The forecasting engine seam: statsforecast (default) and Prophet (optional extra).
+
+An engine takes a long frame ``unique_id, ds, y`` (daily, no NaN) and returns long frames with
+one row per (series, day, model): ``unique_id, ds, [cutoff, y,] model, mean, lo80, hi80, lo95, hi95``.
+``cross_validate`` is a rolling-origin backtest (``n_windows`` origins, step = horizon);
+``forecast`` fits on all history. The ensemble is not an engine model: it is formed from its
+members' rows (point and interval bounds averaged) in :mod:`fb_analyst.forecast.backtest`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from fb_analyst.errors import InputError, UnknownNameError
+
+LEVELS = (80, 95)
+BOUNDS = ("lo80", "hi80", "lo95", "hi95")
+OUT_COLS = ("mean", *BOUNDS)
+
+#: Simplest first: ties in backtest error go to the simpler model.
+MODEL_ORDER = ("HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA", "Ensemble")
+SIMPLE_MODELS = ("HistoricAverage", "Naive")
+ENSEMBLE_MEMBERS = ("AutoETS", "AutoTheta", "AutoARIMA")
+
+
+class Forecaster(Protocol):
+    """What the forecast stage needs from an engine."""
+
+    name: str
+
+    def candidates(self, tier: str) -> list[str]: ...
+
+    def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame: ...
+
+    def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame: ...
+
+
+def _statsforecast_model(name: str, season: int):  # noqa: ANN202 - statsforecast model instance
+    from statsforecast import models as M
+
+    makers = {
+        "HistoricAverage": lambda: M.HistoricAverage(),
+        "Naive": lambda: M.Naive(),
+        "SeasonalNaive": lambda: M.SeasonalNaive(season_length=season),
+        "AutoETS": lambda: M.AutoETS(season_length=season),
+        "AutoTheta": lambda: M.AutoTheta(season_length=season),
+        "AutoARIMA": lambda: M.AutoARIMA(season_length=season),
+    }
+    if name not in makers:
+        raise UnknownNameError("forecast model", name, [*makers, "Ensemble"])
+    return makers[name]()
+
+
+def _to_long(wide: pd.DataFrame, models: Sequence[str], id_cols: Sequence[str]) -> pd.DataFrame:
+    parts = []
+    for m in models:
+        part = wide[list(id_cols)].copy()
+        part["model"] = m
+        part["mean"] = wide[m].to_numpy(float)
+        for lv in LEVELS:
+            part[f"lo{lv}"] = wide[f"{m}-lo-{lv}"].to_numpy(float)
+            part[f"hi{lv}"] = wide[f"{m}-hi-{lv}"].to_numpy(float)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+class StatsForecastEngine:
+    """Nixtla statsforecast, single process (``n_jobs=1``); convergence warnings are silenced."""
+
+    name = "statsforecast"
+
+    def __init__(self, models: Sequence[str], season: int = 7):
+        self.models = [m for m in MODEL_ORDER if m in set(models)]
+        unknown = set(models) - set(MODEL_ORDER)
+        if unknown:
+            raise UnknownNameError("forecast model", sorted(unknown)[0], MODEL_ORDER)
+        self.season = season
+
+    def candidates(self, tier: str) -> list[str]:
+        if tier == "simple":
+            return [m for m in SIMPLE_MODELS if m in self.models] or ["HistoricAverage"]
+        return list(self.models)
+
+    def _sf(self, models: Sequence[str]):  # noqa: ANN202
+        from statsforecast import StatsForecast
+
+        fit = [m for m in models if m != "Ensemble"]
+        return StatsForecast(models=[_statsforecast_model(m, self.season) for m in fit], freq="D", n_jobs=1), fit
+
+    def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame:
+        sf, fit = self._sf(models)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            wide = sf.cross_validation(df=df, h=h, n_windows=n_windows, step_size=h, level=list(LEVELS))
+        return _to_long(wide.reset_index(drop="unique_id" in wide.columns), fit, ("unique_id", "ds", "cutoff", "y"))
+
+    def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame:
+        sf, fit = self._sf(models)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            wide = sf.forecast(df=df, h=h, level=list(LEVELS))
+        return _to_long(wide.reset_index(drop="unique_id" in wide.columns), fit, ("unique_id", "ds"))
+
+
+class ProphetEngine:
+    """Prophet with its defaults (optional extra); one candidate, intervals from predictive samples."""
+
+    name = "prophet"
+
+    def __init__(self, samples: int = 1000, seed: int = 0):
+        try:
+            import prophet  # noqa: F401
+        except ImportError:
+            raise InputError(
+                "forecast engine 'prophet' is not installed; install the extra with "
+                "pip install '.[prophet]' (or pip install prophet), or use --forecast-engine statsforecast"
+            ) from None
+        self.samples, self.seed = samples, seed
+
+    def candidates(self, tier: str) -> list[str]:
+        return ["Prophet"]
+
+    def _fit_predict(self, hist: pd.DataFrame, h: int) -> pd.DataFrame:
+        import logging
+
+        from prophet import Prophet
+
+        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        np.random.seed(self.seed)  # Prophet samples with numpy's global generator.
+        m = Prophet(uncertainty_samples=self.samples)
+        m.fit(hist[["ds", "y"]])
+        future = m.make_future_dataframe(periods=h, include_history=False)
+        point = m.predict(future)["yhat"].to_numpy(float)
+        draws = m.predictive_samples(future)["yhat"]
+        out = pd.DataFrame({"ds": future["ds"].to_numpy(), "model": "Prophet", "mean": point})
+        for lv in LEVELS:
+            a = (100 - lv) / 200
+            out[f"lo{lv}"] = np.quantile(draws, a, axis=1)
+            out[f"hi{lv}"] = np.quantile(draws, 1 - a, axis=1)
+        return out
+
+    def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame:
+        parts = []
+        for uid, g in df.groupby("unique_id", sort=False):
+            g = g.sort_values("ds").reset_index(drop=True)
+            for w in range(n_windows, 0, -1):
+                cut = len(g) - w * h
+                out = self._fit_predict(g.iloc[:cut], h)
+                out.insert(0, "unique_id", uid)
+                out["cutoff"] = g["ds"].iloc[cut - 1]
+                out["y"] = g["y"].iloc[cut : cut + h].to_numpy(float)
+                parts.append(out)
+        return pd.concat(parts, ignore_index=True)
+
+    def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame:
+        parts = []
+        for uid, g in df.groupby("unique_id", sort=False):
+            out = self._fit_predict(g.sort_values("ds"), h)
+            out.insert(0, "unique_id", uid)
+            parts.append(out)
+        return pd.concat(parts, ignore_index=True)
+
+
+def make_engine(name: str, models: Sequence[str], seed: int = 0) -> Forecaster:
+    """The engine named in settings (``statsforecast`` or ``prophet``)."""
+    if name == "statsforecast":
+        return StatsForecastEngine(models)
+    if name == "prophet":
+        return ProphetEngine(seed=seed)
+    raise UnknownNameError("forecast engine", name, ["statsforecast", "prophet"])
+
+
+def order_bounds(frame: pd.DataFrame, nonnegative: bool = True) -> pd.DataFrame:
+    """Clip at zero (every metric here is >= 0) and enforce lo95<=lo80<=mean<=hi80<=hi95."""
+    f = frame.copy()
+    if nonnegative:
+        for c in OUT_COLS:
+            f[c] = f[c].clip(lower=0.0)
+    f["lo80"] = np.minimum(f["lo80"], f["mean"])
+    f["hi80"] = np.maximum(f["hi80"], f["mean"])
+    f["lo95"] = np.minimum(f["lo95"], f["lo80"])
+    f["hi95"] = np.maximum(f["hi95"], f["hi80"])
+    return f

@@ -1,0 +1,169 @@
+"""Text repair and entity resolution of campaign / ad set names (only DISTINCT texts come here).
+
+``repair_text``: ftfy mojibake repair (quotes left curly) + whitespace normalisation.
+``resolve_names``: one canonical name per entity from its many spellings:
+
+1. user overrides (``settings.ingest.name_overrides_file``, CSV ``raw_name,canonical_name``
+   with an optional ``level`` column) win;
+2. a normalised key (case, separators ``_ - | / .``, "&" vs "and", spaces) groups exact variants;
+3. keys are visited from most to least rows; each joins the best-scoring existing entity when the
+   rapidfuzz score (max of ratio with and without spaces) reaches ``fuzzy_threshold``, unless a
+   guard forbids it: different numbers ("Adset-1" vs "Adset-2", "LAL1" vs "LAL2") or a difference
+   explained by swapping a known token for its sibling ("men" vs "women", "broad" vs "lookalike").
+   A corrupted token ("w men", "omen") is not a known token, so it can still join its entity.
+
+The canonical spelling is the entity's most frequent raw spelling (whitespace collapsed).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import ftfy
+from rapidfuzz import fuzz
+from rapidfuzz.distance import Levenshtein
+
+from fb_analyst.errors import InputError
+
+_FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, fix_latin_ligatures=False)
+_SPACES = re.compile(r"\s+")
+_SEPARATORS = re.compile(r"[_\-|/.:+,;]+")
+
+#: Tokens whose sibling swap makes a different entity. Each tuple is one exclusive group.
+KNOWN_TOKEN_GROUPS: tuple[tuple[str, ...], ...] = (
+    ("men", "women", "male", "female", "mens", "womens", "man", "woman", "boys", "girls", "kids", "unisex"),
+    ("broad", "lookalike", "lal", "retarget", "retargeting", "rt", "prospecting", "interest", "atc", "wc", "custom"),
+    ("facebook", "instagram", "fb", "ig", "audience network", "messenger"),
+    ("ios", "android", "desktop", "mobile"),
+    ("image", "video", "carousel", "ugc", "collection"),
+    ("us", "uk", "in", "ca", "au", "de", "fr"),
+    ("summer", "winter", "spring", "autumn", "fall"),
+    ("launch", "relaunch", "retention", "awareness", "conversion", "traffic"),
+)
+_SIBLINGS = {tok: group for group in KNOWN_TOKEN_GROUPS for tok in group}
+
+
+def repair_text(text: str | None) -> str | None:
+    """Repair mojibake and normalise whitespace; empty becomes None."""
+    if text is None:
+        return None
+    fixed = ftfy.fix_text(text, config=_FTFY) if not text.isascii() else text
+    fixed = _SPACES.sub(" ", fixed.replace("\u00a0", " ")).strip()
+    return fixed or None
+
+
+def normalise_name(text: str) -> str:
+    """Grouping key: case-folded, separators to spaces, '&' -> 'and', spaces collapsed."""
+    key = text.casefold().replace("&", " and ")
+    key = _SEPARATORS.sub(" ", key)
+    return _SPACES.sub(" ", key).strip()
+
+
+def _compact(key: str) -> str:
+    # "Fit & Lift" often loses its "&" ("Fit  Lift"): compare without spaces and "and".
+    return "".join(t for t in key.split() if t != "and")
+
+
+def similarity(a: str, b: str) -> float:
+    """0-100: the better of the plain ratio and the ratio ignoring spaces and 'and'."""
+    return max(fuzz.ratio(a, b), fuzz.ratio(_compact(a), _compact(b)))
+
+
+def merge_forbidden(a: str, b: str) -> str | None:
+    """Why two keys must never merge (None when allowed)."""
+    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
+        return "different numbers"
+    ta, tb = a.split(), b.split()
+    base = Levenshtein.distance(a, b)
+    for tok in set(ta) - set(tb):
+        for sib in _SIBLINGS.get(tok, ()):
+            if sib != tok and sib in tb and sib not in ta:
+                swapped = " ".join(sib if t == tok else t for t in ta)
+                if Levenshtein.distance(swapped, b) < base:
+                    return f"known tokens {tok!r} vs {sib!r}"
+    return None
+
+
+@dataclass(frozen=True)
+class NameDecision:
+    """How one raw spelling was resolved."""
+
+    raw: str
+    canonical: str
+    rows: int
+    score: float
+    rule: str  # exact | normalised | fuzzy | override
+
+
+def load_overrides(path: Path | None, level: str) -> dict[str, str]:
+    """Read the user override CSV (raw_name,canonical_name[,level])."""
+    if path is None:
+        return {}
+    if not Path(path).is_file():
+        raise InputError(f"{path}: name overrides file not found; fix ingest.name_overrides_file in the config")
+    with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+        reader = csv.DictReader(fh)
+        if not reader.fieldnames or not {"raw_name", "canonical_name"} <= set(reader.fieldnames):
+            raise InputError(
+                f"{path}: name overrides file needs the header raw_name,canonical_name[,level] "
+                f"(found {', '.join(reader.fieldnames or [])})"
+            )
+        out = {}
+        for row in reader:
+            if row.get("level") and row["level"].strip() not in {level, ""}:
+                continue
+            raw, canon = (row.get("raw_name") or "").strip(), (row.get("canonical_name") or "").strip()
+            if raw and canon:
+                out[_SPACES.sub(" ", raw)] = canon
+        return out
+
+
+def resolve_names(
+    counts: dict[str, int], threshold: float = 90.0, overrides: dict[str, str] | None = None
+) -> list[NameDecision]:
+    """Resolve raw spellings (with their row counts) to canonical names."""
+    overrides = overrides or {}
+    decisions: list[NameDecision] = []
+    by_key: dict[str, dict[str, int]] = defaultdict(dict)
+    for raw, n in counts.items():
+        clean = repair_text(raw)
+        if clean is None:
+            continue
+        if raw in overrides or clean in overrides:
+            decisions.append(NameDecision(raw, overrides.get(raw) or overrides[clean], n, 100.0, "override"))
+            continue
+        by_key[normalise_name(clean)][raw] = n
+    key_rows = {k: sum(v.values()) for k, v in by_key.items()}
+    reps: list[str] = []  # representative keys, most rows first
+    key_to_rep: dict[str, tuple[str, float]] = {}
+    for key in sorted(key_rows, key=lambda k: (-key_rows[k], k)):
+        best, best_score = None, -1.0
+        for rep in reps:
+            score = similarity(key, rep)
+            if score > best_score and score >= threshold and merge_forbidden(key, rep) is None:
+                best, best_score = rep, score
+        if best is None:
+            reps.append(key)
+            key_to_rep[key] = (key, 100.0)
+        else:
+            key_to_rep[key] = (best, best_score)
+    canonical_of_rep: dict[str, str] = {}
+    for rep in reps:
+        spellings = by_key[rep]
+        top = max(spellings, key=lambda r: (spellings[r], r))
+        canonical_of_rep[rep] = repair_text(top) or top
+    for key, spellings in by_key.items():
+        rep, score = key_to_rep[key]
+        for raw, n in spellings.items():
+            if rep != key:
+                rule = "fuzzy"
+            elif raw == canonical_of_rep[rep]:
+                rule = "exact"
+            else:
+                rule = "normalised"
+            decisions.append(NameDecision(raw, canonical_of_rep[rep], n, round(score, 1), rule))
+    return sorted(decisions, key=lambda d: (d.canonical, -d.rows, d.raw))

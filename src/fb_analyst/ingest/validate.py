@@ -1,0 +1,174 @@
+"""Recovery, hard rules (quarantine) and soft anomalies (warnings), as row-local engine expressions.
+
+* Recovery without invention: a missing measure is recomputed only from redundant columns of
+  the same row (``IMPUTATION_RULES``); the rule is kept per cell and reported. Otherwise it
+  stays NULL, never 0.
+* Hard violations send a row to quarantine with reason codes (``HARD_RULES``).
+* Soft anomalies are counted as warnings (``SOFT_RULES``) and never drop a row.
+* ``canonical_schema`` is the pandera (Ibis backend) schema of the canonical table; it is
+  validated lazily on the accepted rows, so code after ingest can trust the types and rules.
+
+All functions take and return Ibis expressions over a dict of named columns (``cols``); nothing
+is evaluated here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ibis
+
+from fb_analyst import schema as S
+from fb_analyst.ingest import mapping as M
+
+Cols = dict[str, Any]
+
+#: measure -> [(rule text, needed columns, formula)]; the first applicable rule wins.
+IMPUTATION_RULES: dict[str, list[tuple[str, tuple[str, ...], Callable[[Cols], Any]]]] = {
+    S.CLICKS: [
+        ("clicks = ctr x impressions", (M.CTR, S.IMPRESSIONS), lambda c: (c[M.CTR] * c[S.IMPRESSIONS]).round()),
+        ("clicks = spend / cpc", (S.SPEND, M.CPC), lambda c: _div(c[S.SPEND], c[M.CPC]).round()),
+    ],
+    S.IMPRESSIONS: [
+        ("impressions = clicks / ctr", (S.CLICKS, M.CTR), lambda c: _div(c[S.CLICKS], c[M.CTR]).round()),
+        ("impressions = 1000 x spend / cpm", (S.SPEND, M.CPM), lambda c: _div(1000 * c[S.SPEND], c[M.CPM]).round()),
+    ],
+    S.SPEND: [
+        ("spend = revenue / roas", (S.REVENUE, M.ROAS), lambda c: _div(c[S.REVENUE], c[M.ROAS])),
+        ("spend = cpc x clicks", (M.CPC, S.CLICKS), lambda c: c[M.CPC] * c[S.CLICKS]),
+        ("spend = cpm x impressions / 1000", (M.CPM, S.IMPRESSIONS), lambda c: c[M.CPM] * c[S.IMPRESSIONS] / 1000),
+        ("spend = cpa x purchases", (M.CPA, S.PURCHASES), lambda c: c[M.CPA] * c[S.PURCHASES]),
+    ],
+    S.REVENUE: [("revenue = roas x spend", (M.ROAS, S.SPEND), lambda c: c[M.ROAS] * c[S.SPEND])],
+    S.PURCHASES: [("purchases = spend / cpa", (S.SPEND, M.CPA), lambda c: _div(c[S.SPEND], c[M.CPA]).round())],
+}
+
+
+def _div(num: Any, den: Any) -> Any:
+    return ibis.ifelse(den > 0, num / den, ibis.null("float64"))
+
+
+def impute(cols: Cols) -> tuple[Cols, Cols]:
+    """Fill missing measures from same-row redundant columns. Returns (values, rule per measure).
+
+    Only original values feed a formula (no chains of imputed values).
+    """
+    values, rules = dict(cols), {}
+    for measure, candidates in IMPUTATION_RULES.items():
+        if measure not in cols:
+            continue
+        value, rule = cols[measure], ibis.null("string")
+        for text, needs, formula in reversed(candidates):  # reversed: the first rule ends outermost
+            if not all(n in cols for n in needs):
+                continue
+            est = formula(cols)
+            ok = cols[measure].isnull() & est.notnull()
+            value = ibis.ifelse(ok, est, value)
+            rule = ibis.ifelse(ok, ibis.literal(text), rule)
+        values[measure], rules[measure] = value, rule
+    return values, rules
+
+
+#: Hard-violation reason codes -> description (quarantine.csv carries the codes).
+HARD_RULES: dict[str, str] = {
+    "summary_row": "Ads Manager total/summary row, not a data row",
+    "missing_date": "date cell is empty",
+    "unparseable_date": "date cell is not a date in the file's date order",
+    "missing_campaign": "campaign name is empty",
+    **{f"unparseable_{m}": f"{m} cell is not a number" for m in S.MEASURES},
+    **{f"negative_{m}": f"{m} is negative" for m in S.MEASURES},
+    "clicks_gt_impressions": "clicks exceed impressions",
+}
+
+SOFT_RULES: dict[str, str] = {
+    "ctr_mismatch": "ctr column disagrees with clicks / impressions beyond ingest.ctr_tolerance",
+    "purchases_gt_clicks": "more purchases than clicks",
+    "audience_label_mismatch": "audience label in the ad set name contradicts audience_type",
+    "fractional_count": "a count (impressions, clicks, purchases) had a fractional part; rounded",
+    "multi_day_row": "row covers several days (reporting start != end); dated by its start",
+}
+
+_AUDIENCE_LABELS = {
+    "lookalike": r"(^|[^a-z])(lal\d*|lookalike|lla)([^a-z]|$)",
+    "retargeting": r"(^|[^a-z])(retarget\w*|remarketing|rt|atc|wc|vc|engagers)([^a-z]|$)",
+    "broad": r"(^|[^a-z])(broad|open)([^a-z]|$)",
+    "interest": r"(^|[^a-z])(interest\w*|int)([^a-z]|$)",
+}
+
+
+def _audience_category(text: Any) -> Any:
+    low = text.lower()
+    out = ibis.null("string")
+    for cat, pattern in reversed(list(_AUDIENCE_LABELS.items())):
+        out = ibis.ifelse(low.re_search(pattern), ibis.literal(cat), out)
+    return out
+
+
+def hard_reasons(cols: Cols, blank: Cols, unparsed: Cols, summary: Any) -> Any:
+    """'; '-joined reason codes (NULL when the row is valid)."""
+    parts = [ibis.ifelse(blank[S.DATE], "missing_date", None),
+             ibis.ifelse(~blank[S.DATE] & cols[S.DATE].isnull(), "unparseable_date", None),
+             ibis.ifelse(blank[S.CAMPAIGN], "missing_campaign", None)]
+    for m in S.MEASURES:
+        if m in cols:
+            parts.append(ibis.ifelse(unparsed[m], f"unparseable_{m}", None))
+            parts.append(ibis.ifelse(cols[m] < 0, f"negative_{m}", None))
+    if S.CLICKS in cols:
+        parts.append(ibis.ifelse(cols[S.CLICKS] > cols[S.IMPRESSIONS], "clicks_gt_impressions", None))
+    joined = ibis.literal("; ").join([p.cast("string") for p in parts])
+    reason = ibis.ifelse(joined == "", ibis.null("string"), joined)
+    return ibis.ifelse(summary, ibis.literal("summary_row"), reason)
+
+
+def soft_flags(cols: Cols, rules: Cols, raw_counts: Cols, ctr_tolerance: float) -> Cols:
+    """Boolean column per soft rule that applies to this file."""
+    flags: Cols = {}
+    if M.CTR in cols and S.CLICKS in cols:
+        observed = _div(cols[S.CLICKS], cols[S.IMPRESSIONS])
+        flags["ctr_mismatch"] = (
+            rules[S.CLICKS].isnull() & observed.notnull() & cols[M.CTR].notnull()
+            & ((cols[M.CTR] - observed).abs() > ctr_tolerance * ibis.greatest(observed, 1e-9))
+        )
+    if S.PURCHASES in cols and S.CLICKS in cols:
+        flags["purchases_gt_clicks"] = cols[S.PURCHASES] > cols[S.CLICKS]
+    if S.ADSET in cols and S.AUDIENCE_TYPE in cols:
+        label, declared = _audience_category(cols[S.ADSET]), _audience_category(cols[S.AUDIENCE_TYPE])
+        flags["audience_label_mismatch"] = label.notnull() & declared.notnull() & (label != declared)
+    fractional = [(v - v.round()).abs() > 1e-9 for m, v in raw_counts.items()]
+    if fractional:
+        flags["fractional_count"] = ibis.or_(*fractional)
+    if M.DATE_END in cols:
+        flags["multi_day_row"] = cols[M.DATE_END].notnull() & (cols[M.DATE_END] != cols[S.DATE])
+    return {k: v.fill_null(False) for k, v in flags.items()}
+
+
+def canonical_schema(columns: list[str]) -> Any:
+    """pandera (Ibis backend) schema of the canonical table restricted to ``columns``."""
+    import ibis.expr.datatypes as dt
+    import pandera.ibis as pa
+
+    spec: dict[str, Any] = {}
+    for c in columns:
+        if c == S.DATE:
+            spec[c] = pa.Column(dt.Date(), nullable=False)
+        elif c in S.COUNT_MEASURES:
+            spec[c] = pa.Column(dt.Int64(), pa.Check.ge(0), nullable=True)
+        elif c in S.MONEY_MEASURES:
+            spec[c] = pa.Column(dt.Float64(), pa.Check.ge(0), nullable=True)
+        elif c == S.CAMPAIGN:
+            spec[c] = pa.Column(dt.String(), nullable=False)
+        elif c == S.SOURCE_ROW:
+            spec[c] = pa.Column(dt.Int64(), pa.Check.ge(1), nullable=False)
+        elif c.startswith("imputed_"):
+            spec[c] = pa.Column(dt.Boolean(), nullable=False)
+        else:
+            spec[c] = pa.Column(dt.String(), nullable=True)
+    checks = []
+    if S.CLICKS in columns:
+        def clicks_le_impressions(data: Any) -> Any:  # data: pandera IbisData(table, key)
+            t = data.table
+            return (t[S.CLICKS] <= t[S.IMPRESSIONS]).fill_null(True)
+
+        checks.append(pa.Check(clicks_le_impressions, name="clicks_le_impressions"))
+    return pa.DataFrameSchema(spec, checks=checks, strict=True, name="canonical")

@@ -1,0 +1,225 @@
+"""``fb-analyst run``: the analysis plan plus the report step, written atomically, with a manifest.
+
+``run_pipeline(inputs, out_dir, spec, settings, run_id=..., console=...)`` runs
+:func:`~fb_analyst.pipeline.analysis.analyse` under a Rich progress display, then the *report*
+step writes every output into a staging folder (:func:`fb_analyst.outputs.atomic_output_dir`):
+ingest outputs, ``kpis.json``, ``hypotheses.json``, ``creative_clusters.json``, ``creatives.json``,
+``forecast.json``, ``report.md``/``report.html`` and ``run.json`` (run id, input SHA-256, settings,
+package versions, stage timings, skipped stages). Only when everything is written are the files
+moved over the previous ones; a failure leaves the previous outputs intact and raises StageError.
+After publishing, the run is kept in ``DIR/runs/<run_id>/`` (see :mod:`fb_analyst.history`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from fb_analyst.errors import FbAnalystError, StageError
+from fb_analyst.logs import get_logger
+from fb_analyst.outputs import atomic_output_dir, write_json
+from fb_analyst.pipeline.analysis import Analysis, Headline, analyse
+from fb_analyst.pipeline.steps import PLAN, StageOutcome
+
+log = get_logger(__name__)
+
+SCHEMA_VERSION = "1.0"
+_VERSIONED = ("fb-analyst", "ibis-framework", "duckdb", "pandas", "numpy", "scipy", "scikit-learn",
+              "statsforecast", "sentence-transformers", "torch", "pydantic", "pydantic-ai-slim",
+              "jinja2", "plotly")
+
+
+class InputFile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    bytes: int
+    sha256: str
+
+
+class RunManifest(BaseModel):
+    """The content of ``run.json``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: str = SCHEMA_VERSION
+    run_id: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    inputs: list[InputFile]
+    settings: dict[str, Any] = Field(description="Effective settings (secrets redacted).")
+    versions: dict[str, str]
+    stages: list[StageOutcome]
+    skipped: dict[str, str] = Field(description="Skipped stage -> reason.")
+    headline: str
+    outputs: list[str]
+    previous_run_id: str | None = None
+
+
+def hash_inputs(inputs: list[str]) -> list[InputFile]:
+    """SHA-256 of every input file (globs expanded; missing paths are left to the ingest stage)."""
+    files: list[InputFile] = []
+    for item in inputs:
+        paths = sorted(glob.glob(item)) if any(ch in item for ch in "*?[") else [item]
+        for p in paths:
+            path = Path(p)
+            if not path.is_file():
+                continue
+            digest = hashlib.sha256()
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(block)
+            files.append(InputFile(path=str(path), bytes=path.stat().st_size, sha256=digest.hexdigest()))
+    return files
+
+
+def package_versions() -> dict[str, str]:
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for name in _VERSIONED:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def redacted_settings(settings: Any) -> dict[str, Any]:
+    data = settings.model_dump(mode="json")
+    if data.get("llm", {}).get("api_key"):
+        data["llm"]["api_key"] = "***"
+    return data
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: where it wrote, its manifest, the in-memory analysis and the drift."""
+
+    out_dir: Path
+    run_id: str
+    analysis: Analysis
+    manifest: RunManifest
+    drift: Any = None
+
+    @property
+    def headline(self) -> Headline:
+        return self.analysis.headline
+
+    def render(self, console: Console) -> None:
+        """Print the compact KPI summary, skipped stages, drift and the headline answer."""
+        from fb_analyst.report.console import render_run_summary
+
+        render_run_summary(self, console)
+
+
+class _RichProgress:
+    """Adapter from the plan's ``progress(stage, event, detail)`` callback to a Rich progress bar."""
+
+    def __init__(self, progress: Progress, console: Console, total: int):
+        self.progress, self.console = progress, console
+        self.task = progress.add_task("starting", total=total)
+
+    def __call__(self, stage: str, event: str, detail: str | None) -> None:
+        if event == "start":
+            self.progress.update(self.task, description=f"{stage}...")
+            return
+        self.progress.advance(self.task)
+        mark = {"ok": "[green]done[/]", "provided": "[green]given[/]"}.get(event, "[yellow]skipped[/]")
+        from rich.markup import escape
+
+        self.console.print(f"  {stage:<9} {mark}" + (f" - {escape(detail)}" if detail else ""))
+
+
+def _write_stage_outputs(analysis: Analysis, staging: Path, drift: Any) -> None:
+    """Write every stage record that exists (skipped stages write nothing)."""
+    if analysis.ingest is not None:
+        from fb_analyst.ingest import write_ingest_outputs
+
+        ingest = analysis.ingest
+        if drift is not None:
+            report = ingest.report.model_copy(update={"drift": drift.model_dump(mode="json")})
+            ingest = dataclasses.replace(ingest, report=report)
+        write_ingest_outputs(ingest, staging)
+    if analysis.windows is not None and analysis.segments is not None:
+        from fb_analyst.segments import kpi_tables
+
+        write_json(kpi_tables(analysis.table, analysis.windows, analysis.segments), staging / "kpis.json")
+    if analysis.diagnosis is not None:
+        write_json(analysis.diagnosis, staging / "hypotheses.json")
+    if analysis.creative is not None:
+        write_json(analysis.creative.clusters, staging / "creative_clusters.json")
+        write_json(analysis.creative.creatives, staging / "creatives.json")
+    if analysis.forecast is not None:
+        write_json(analysis.forecast, staging / "forecast.json")
+
+
+def run_pipeline(
+    inputs: list[str],
+    out_dir: str | Path,
+    spec: Any,
+    settings: Any,
+    *,
+    run_id: str,
+    console: Console | None = None,
+) -> RunResult:
+    """Run the whole analysis and publish its outputs into ``out_dir`` atomically."""
+    from fb_analyst import history
+    from fb_analyst.report import write_reports
+
+    console = console or Console(stderr=True)
+    out = Path(out_dir)
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    inputs = [str(p) for p in inputs]
+    log.info("run_started", inputs=inputs, out=str(out))
+    files = hash_inputs(inputs)
+    previous = history.load_previous_snapshot(out)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as bar:
+        cb = _RichProgress(bar, console, total=len(PLAN) + 1)
+        analysis = analyse(inputs, spec, settings, progress=cb)
+        cb("report", "start", None)
+        t_report = time.perf_counter()
+        try:
+            snapshot = history.snapshot_run(run_id, analysis.table, analysis.daily, analysis.diagnosis) \
+                if analysis.table is not None else None
+            drift = history.compare_runs(previous, snapshot) if previous and snapshot else None
+            with atomic_output_dir(out) as staging:
+                _write_stage_outputs(analysis, staging, drift)
+                write_reports(analysis, staging, run_id=run_id, drift=drift)
+                report_stage = StageOutcome(name="report", status="ok",
+                                            seconds=round(time.perf_counter() - t_report, 4))
+                stages = [*analysis.stages, report_stage]
+                names = sorted(p.name for p in staging.iterdir()) + ["run.json"]
+                manifest = RunManifest(
+                    run_id=run_id, started_at=started.isoformat(),
+                    finished_at=datetime.now(timezone.utc).isoformat(),
+                    seconds=round(time.perf_counter() - t0, 3), inputs=files,
+                    settings=redacted_settings(settings), versions=package_versions(), stages=stages,
+                    skipped={s.name: s.reason or "" for s in stages if s.status == "skipped"},
+                    headline=analysis.headline.text, outputs=names,
+                    previous_run_id=previous.run_id if previous else None,
+                )
+                write_json(manifest, staging / "run.json")
+        except FbAnalystError:
+            raise
+        except Exception as exc:  # a failure while writing is the report stage's failure
+            log.error("stage_failed", stage="report", error=f"{type(exc).__name__}: {exc}")
+            raise StageError("report", f"{type(exc).__name__}: {exc}") from exc
+        cb("report", "ok", f"wrote {len(names)} files to {out}")
+    if snapshot is not None:
+        history.keep_run(out, snapshot)
+    log.info("run_finished", seconds=manifest.seconds, headline=manifest.headline)
+    return RunResult(out_dir=out, run_id=run_id, analysis=analysis, manifest=manifest, drift=drift)
