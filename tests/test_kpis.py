@@ -157,6 +157,7 @@ rows = st.lists(
 def test_ratio_of_sums_of_a_partition_combines_to_the_whole(data):
     """Summing each part's numerator/denominator parts and dividing gives the whole's KPI."""
     df = pd.DataFrame(data, columns=[S.CAMPAIGN, S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE])
+    df[list(S.MEASURES)] = df[list(S.MEASURES)].astype("float64")
     df[S.DATE] = date(2025, 3, 1)
     t = table_from_pandas(df)
     whole = kpi_values(t)

@@ -104,3 +104,9 @@ def materialized(expr: ibis.Table) -> Iterator[ibis.Table]:
         yield table
     finally:
         con.con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+
+
+def to_frame(expr: ibis.Table) -> pd.DataFrame:
+    """Execute ``expr`` and return a pandas frame through Arrow (much faster than Ibis's
+    column-by-column pandas conversion for wide results). Integer columns with nulls become float64."""
+    return expr.to_pyarrow().to_pandas()

@@ -24,6 +24,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from fb_analyst import schema as S
+from fb_analyst.engine import to_frame
 from fb_analyst.errors import UnknownNameError
 
 Direction = Literal["higher_is_better", "lower_is_better"]
@@ -231,22 +232,34 @@ def undefined_reason(kpi: KPI, num: Any, den: Any, n_known: Any) -> str | None:
     return None
 
 
-def add_kpi_columns(frame: pd.DataFrame, suffix: str = "", kpis: Sequence[str] | None = None) -> pd.DataFrame:
-    """Add ``<kpi><suffix>`` (float; NaN where undefined) and ``coverage_<kpi><suffix>`` for each
-    ratio KPI to an aggregate frame, and ``coverage_<measure><suffix>`` for each measure."""
+def kpi_columns(parts: Mapping[str, Any], suffix: str = "", kpis: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """From aggregate columns (a frame or a dict of arrays): ``<kpi><suffix>`` per ratio KPI
+    (float; NaN where undefined, never inf), ``coverage_<kpi><suffix>`` and
+    ``coverage_<measure><suffix>``, as float64 arrays."""
     wanted = {k.name for k in resolve_kpis(kpis)}
-    out = frame.copy()
-    rows = out[N_ROWS + suffix].astype("float64").where(out[N_ROWS + suffix] > 0)
-    for m in S.MEASURES:
-        out[coverage_col(m) + suffix] = out[n_col(m) + suffix].astype("float64") / rows
-    for k in RATIO_KPIS:
-        if k.name not in wanted:
-            continue
-        num = out[num_col(k.name) + suffix].astype("float64")
-        den = out[den_col(k.name) + suffix].astype("float64")
-        out[k.name + suffix] = (k.scale * num / den.where(den != 0)).astype("float64")
-        out[coverage_col(k.name) + suffix] = out[n_col(k.name) + suffix].astype("float64") / rows
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(parts[name + suffix], dtype="float64")
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rows = col(N_ROWS)
+        rows = np.where(rows > 0, rows, np.nan)
+        out: dict[str, np.ndarray] = {}
+        for m in S.MEASURES:
+            out[coverage_col(m) + suffix] = col(n_col(m)) / rows
+        for k in RATIO_KPIS:
+            if k.name not in wanted:
+                continue
+            den = col(den_col(k.name))
+            out[k.name + suffix] = k.scale * col(num_col(k.name)) / np.where(den != 0, den, np.nan)
+            out[coverage_col(k.name) + suffix] = col(n_col(k.name)) / rows
     return out
+
+
+def add_kpi_columns(frame: pd.DataFrame, suffix: str = "", kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """``frame`` (aggregate columns) with the :func:`kpi_columns` added."""
+    new = kpi_columns(frame, suffix, kpis)
+    return pd.concat([frame, pd.DataFrame(new, index=frame.index)], axis=1)
 
 
 def kpi_frame(table: ibis.Table, by: Sequence[str] = (), kpis: Sequence[str] | None = None) -> pd.DataFrame:
@@ -257,7 +270,7 @@ def kpi_frame(table: ibis.Table, by: Sequence[str] = (), kpis: Sequence[str] | N
     :func:`kpi_values` before writing), ``coverage_<kpi>``, ``<kpi>_num``, ``<kpi>_den``, ``n_<kpi>``.
     """
     resolve_kpis(kpis)
-    frame = aggregate(table, by).to_pandas()
+    frame = to_frame(aggregate(table, by))
     if S.DATE in by:
         frame[S.DATE] = pd.to_datetime(frame[S.DATE]).dt.date
     frame = add_kpi_columns(frame, kpis=kpis)

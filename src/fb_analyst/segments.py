@@ -19,7 +19,7 @@ KPIs are ratio-of-sums computed from those parts; never a mean of row ratios.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
 
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.table import Table as RichTable
 
 from fb_analyst import schema as S
-from fb_analyst.engine import materialized
+from fb_analyst.engine import materialized, to_frame
 from fb_analyst.errors import UnknownNameError
 from fb_analyst.kpis import (
     ADDITIVE_KPIS,
@@ -38,7 +38,7 @@ from fb_analyst.kpis import (
     N_ROWS,
     RATIO_KPIS,
     KpiValue,
-    add_kpi_columns,
+    kpi_columns,
     aggregate_columns,
     coverage_col,
     format_kpi,
@@ -77,14 +77,23 @@ def segment_daily(table: ibis.Table, dims: Sequence[str]) -> pd.DataFrame:
     return kpi_frame(table, by=[S.DATE, *_check_dims(table, dims)])
 
 
-def _window_cube(table: ibis.Table, windows: Windows, dims: Sequence[str]) -> ibis.Table:
-    """Pass 1: per combination of ``dims``, the additive KPI parts of each window."""
+WINDOW = "window"
+KEYS: tuple[str, ...] = ("level", "dimension_1", "value_1", "dimension_2", "value_2")
+#: The highest-cardinality dimensions: groupings without them roll up from a coarser cube.
+FINE_DIMENSIONS: tuple[str, ...] = (S.AD, S.CREATIVE_MESSAGE)
+
+
+def _in_windows(table: ibis.Table, windows: Windows) -> ibis.Table:
+    """Rows inside either window, with every measure present and a ``window`` label."""
     t = with_all_measures(table)
     t = t.filter(windows.baseline.date_filter(t) | windows.current.date_filter(t))
-    metrics: dict[str, ibis.Value] = {}
-    for name in WINDOW_NAMES:
-        metrics.update(metric_exprs(t, where=getattr(windows, name).date_filter(t), suffix=f"_{name}"))
-    return t.group_by(list(dims)).aggregate(**metrics) if dims else t.aggregate(**metrics)
+    return t.mutate(**{WINDOW: ibis.ifelse(windows.current.date_filter(t), "current", "baseline")})
+
+
+def _cube(table: ibis.Table, windows: Windows, dims: Sequence[str]) -> ibis.Table:
+    """Pass 1: the additive KPI parts per window x combination of ``dims`` (one scan)."""
+    t = _in_windows(table, windows)
+    return t.group_by([WINDOW, *dims]).aggregate(**metric_exprs(t))
 
 
 def _groupings(dims: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
@@ -92,8 +101,8 @@ def _groupings(dims: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
     return out + (list(combinations(dims, 2)) if pairs else [])
 
 
-def _rollups(cube: ibis.Table, groupings: list[tuple[str, ...]]) -> ibis.Table:
-    """Pass 2: every grouping re-aggregated from the cube in a single GROUP BY.
+def _rollup(cube: ibis.Table, groupings: list[tuple[str, ...]]) -> ibis.Table:
+    """Pass 2: the groupings re-aggregated from ``cube`` in a single GROUP BY.
 
     The cube is cross-joined with a small table listing the groupings (one row each); each
     copy of a cube row carries the value(s) of its grouping's dimension(s). One aggregation
@@ -115,14 +124,110 @@ def _rollups(cube: ibis.Table, groupings: list[tuple[str, ...]]) -> ibis.Table:
         return ibis.cases(*branches, else_=ibis.null("string")) if branches else ibis.null("string")
 
     keyed = joined.mutate(value_1=value_of("dimension_1"), value_2=value_of("dimension_2"))
-    sums = {c: e for n in WINDOW_NAMES for c, e in rollup_exprs(keyed, f"_{n}").items()}
-    return keyed.group_by("level", "dimension_1", "value_1", "dimension_2", "value_2").aggregate(**sums)
+    return keyed.group_by(WINDOW, *KEYS).aggregate(**rollup_exprs(keyed))
 
 
-def _deltas(frame: pd.DataFrame, name: str) -> None:
-    base, cur = frame[f"{name}_baseline"].astype("float64"), frame[f"{name}_current"].astype("float64")
-    frame[f"{name}_abs_delta"] = cur - base
-    frame[f"{name}_rel_delta"] = cur / base.where(base != 0) - 1.0
+def _dependent_pairs(cube: ibis.Table, dims: Sequence[str]) -> dict[str, str]:
+    """Pairs whose first or second dimension is a function of the other in the data (an ad
+    belongs to one campaign): their table is the finer dimension's table, row for row, so it is
+    not computed. Returns {"campaign,ad": "ad", ...}; one engine query of distinct counts."""
+    pairs = list(combinations(dims, 2))
+    if not pairs:
+        return {}
+
+    def key(d: str) -> ibis.Value:
+        return cube[d].cast("string").fill_null("\x00")
+
+    exprs = {f"n{i}": key(d).nunique() for i, d in enumerate(dims)}
+    exprs.update({f"p{j}": key(a).concat("\x1f", key(b)).nunique() for j, (a, b) in enumerate(pairs)})
+    row = to_frame(cube.aggregate(**exprs)).iloc[0]
+    out = {}
+    for j, (a, b) in enumerate(pairs):
+        n = row[f"p{j}"]
+        if n == row[f"n{dims.index(b)}"] or n == row[f"n{dims.index(a)}"]:
+            out[f"{a},{b}"] = b if n == row[f"n{dims.index(b)}"] else a
+    return out
+
+
+def _segment_sums(
+    table: ibis.Table, windows: Windows, dims: list[str], pairs: bool, dependent_pairs: bool
+) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Both passes; one row per grouping value x window (only aggregates leave the engine),
+    and the dependent pairs that were skipped (unless ``dependent_pairs``).
+
+    Groupings without a fine dimension (ad, creative_message) roll up from a second, much
+    smaller cube that drops them, which halves the rows pass 2 reads on ad-level data.
+    """
+    groupings = _groupings(dims, pairs)
+    coarse_dims = [d for d in dims if d not in FINE_DIMENSIONS]
+    with materialized(_cube(table, windows, dims)) as cube:
+        skipped = {} if dependent_pairs or not pairs else _dependent_pairs(cube, dims)
+        groupings = [g for g in groupings if ",".join(g) not in skipped]
+        fine = [g for g in groupings if set(g) & set(FINE_DIMENSIONS)]
+        if not fine:
+            return to_frame(_rollup(cube, groupings)), skipped
+        coarse_cube = cube.group_by([WINDOW, *coarse_dims]).aggregate(**rollup_exprs(cube))
+        with materialized(coarse_cube) as coarse:
+            coarse_groupings = [g for g in groupings if g not in fine]
+            both = _rollup(cube, fine).union(_rollup(coarse, coarse_groupings), distinct=False)
+            return to_frame(both), skipped
+
+
+def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """``values[index]`` with index -1 giving a missing value (NaN / None)."""
+    out = values[np.maximum(index, 0)]
+    if (index < 0).any():
+        out = out.astype("float64" if out.dtype.kind in "iufb" else object)
+        out[index < 0] = np.nan if out.dtype.kind == "f" else None
+    return out
+
+
+def _wide(long: pd.DataFrame) -> dict[str, np.ndarray]:
+    """One entry per segment with ``<column>_<window>`` arrays (built column by column: the
+    result is wide, and pandas would copy the whole frame at every step)."""
+    sides = [long[long[WINDOW] == w].reset_index(drop=True) for w in WINDOW_NAMES]
+    keys = list(KEYS)
+    # pandas merge matches null keys with each other, which is what a missing value needs here
+    index = sides[0][keys].assign(_b=np.arange(len(sides[0]))).merge(
+        sides[1][keys].assign(_c=np.arange(len(sides[1]))), on=keys, how="outer"
+    )
+    out: dict[str, np.ndarray] = {k: index[k].to_numpy(dtype=object) for k in keys}
+    out["level"] = index["level"].to_numpy(dtype="int64")
+    for w, side, pos in zip(WINDOW_NAMES, sides, ("_b", "_c")):
+        at = index[pos].fillna(-1).to_numpy(dtype="int64")
+        absent = at < 0
+        for c in aggregate_columns():
+            values = _take(side[c].to_numpy(), at)
+            if c.startswith("n_"):
+                values = np.where(absent, 0, values).astype("int64")
+            elif c in S.MEASURES:
+                # A segment without any row in a window had zero volume there (it did not
+                # deliver); its ratio KPIs stay undefined ("no rows in this selection").
+                values = np.where(absent, 0.0, values.astype("float64"))
+            out[f"{c}_{w}"] = values
+    return out
+
+
+def _deltas(cols: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for name in names:
+            base = cols[f"{name}_baseline"].astype("float64")
+            cur = cols[f"{name}_current"].astype("float64")
+            out[f"{name}_abs_delta"] = cur - base
+            out[f"{name}_rel_delta"] = cur / np.where(base != 0, base, np.nan) - 1.0
+    return out
+
+
+def _labels(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``dimension`` ("campaign" / "campaign,platform") and ``segment`` labels."""
+    dim_1, val_1 = pd.Series(cols["dimension_1"]), pd.Series(cols["value_1"]).fillna("(missing)")
+    dim_2, val_2 = pd.Series(cols["dimension_2"]), pd.Series(cols["value_2"]).fillna("(missing)")
+    one = dim_2.isna()
+    label_1 = dim_1 + "=" + val_1
+    dimension = dim_1.where(one, dim_1 + "," + dim_2.fillna(""))
+    segment = label_1.where(one, label_1 + ", " + dim_2.fillna("") + "=" + val_2)
+    return dimension.to_numpy(dtype=object), segment.to_numpy(dtype=object)
 
 
 @dataclass(frozen=True)
@@ -145,10 +250,18 @@ class SegmentTables:
     dimensions: tuple[str, ...]
     pairs: bool
     min_spend_share: float
+    dependent_pairs: dict[str, str] = field(default_factory=dict)
 
     def table(self, *dims: str) -> pd.DataFrame:
-        """Rows of one dimension (``table("campaign")``) or one pair (``table("campaign", "platform")``)."""
-        return self.frame[self.frame["dimension"] == ",".join(dims)].reset_index(drop=True)
+        """Rows of one dimension (``table("campaign")``) or one pair (``table("campaign", "platform")``).
+
+        For a dependent pair (see :func:`compare_segments`) the finer dimension's rows are
+        returned: the same segments with the same numbers."""
+        name = ",".join(dims)
+        finer = self.dependent_pairs.get(name)
+        if finer is None:
+            return self.frame[self.frame["dimension"] == name].reset_index(drop=True)
+        return self.frame[self.frame["dimension"] == finer].reset_index(drop=True)
 
     def account_kpis(self, window: str) -> dict[str, KpiValue]:
         """Account-level KPIs of ``window`` ('baseline' or 'current')."""
@@ -189,42 +302,48 @@ def compare_segments(
     dims: Sequence[str] | None = None,
     pairs: bool = True,
     min_spend_share: float = 0.0,
+    dependent_pairs: bool = False,
 ) -> SegmentTables:
     """Baseline vs current for every present segment dimension (or ``dims``) and, with
     ``pairs``, every pair of them. ``min_spend_share`` keeps segments whose spend share reaches
-    it in at least one window (the account row is always kept in ``account``)."""
+    it in at least one window (the account row is always kept in ``account``).
+
+    A pair where one dimension is a function of the other in the data (campaign x ad: each ad
+    is in one campaign) has exactly the rows of the finer dimension's table, so it is skipped
+    and listed in ``SegmentTables.dependent_pairs`` (``table("campaign", "ad")`` then returns
+    the ad table with the campaign column filled in); ``dependent_pairs=True`` computes them too.
+    """
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
-    with materialized(_window_cube(table, windows, dims)) as cube:
-        raw = _rollups(cube, _groupings(dims, pairs)).to_pandas()
+    long, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
+    cols = _wide(long)
     for w in WINDOW_NAMES:
-        # A segment without any row in a window had zero volume there (it did not deliver);
-        # its ratio KPIs stay undefined ("no rows in this selection").
-        absent = raw[f"{N_ROWS}_{w}"] == 0
-        for m in S.MEASURES:
-            raw.loc[absent, f"{m}_{w}"] = 0.0
-        raw = add_kpi_columns(raw, suffix=f"_{w}")
-    for name in [k.name for k in ADDITIVE_KPIS + RATIO_KPIS] + [N_ROWS]:
-        _deltas(raw, name)
-    account = raw[raw["level"] == 0].iloc[0]
+        cols.update(kpi_columns(cols, suffix=f"_{w}"))
+    cols.update(_deltas(cols, [k.name for k in ADDITIVE_KPIS + RATIO_KPIS] + [N_ROWS]))
+    level = cols["level"]
+    top = int(np.flatnonzero(level == 0)[0])
+    account = pd.Series({c: v[top] for c, v in cols.items()})
     for w in WINDOW_NAMES:
         total = account[f"spend_{w}"]
-        raw[f"spend_share_{w}"] = raw[f"spend_{w}"] / total if total and not pd.isna(total) else np.nan
-    frame = raw[raw["level"] > 0].copy()
-    frame["dimension"] = np.where(frame["dimension_2"].isna(), frame["dimension_1"],
-                                  frame["dimension_1"] + "," + frame["dimension_2"].fillna(""))
-    label_1 = frame["dimension_1"] + "=" + frame["value_1"].fillna("(missing)")
-    label_2 = frame["dimension_2"] + "=" + frame["value_2"].fillna("(missing)")
-    frame["segment"] = np.where(frame["dimension_2"].isna(), label_1, label_1 + ", " + label_2.fillna(""))
+        share = cols[f"spend_{w}"] / total if total and not pd.isna(total) else np.full(len(level), np.nan)
+        cols[f"spend_share_{w}"] = share
+    cols["dimension"], cols["segment"] = _labels(cols)
+    keep = level > 0
     if min_spend_share > 0:
-        share = frame[[f"spend_share_{w}" for w in WINDOW_NAMES]].fillna(0.0).max(axis=1)
-        frame = frame[share >= min_spend_share]
-    order = {d: i for i, d in enumerate(dims)}
-    frame = frame.assign(_o1=frame["dimension_1"].map(order), _o2=frame["dimension_2"].map(order).fillna(-1))
-    frame = frame.sort_values(["level", "_o1", "_o2", "value_1", "value_2"], na_position="last", kind="stable")
-    rest = [c for c in frame.columns if c not in SEGMENT_KEYS and not c.startswith("_o")]
-    frame = frame[list(SEGMENT_KEYS) + rest].reset_index(drop=True)
+        share = np.fmax(cols["spend_share_baseline"], cols["spend_share_current"])
+        keep &= np.nan_to_num(share) >= min_spend_share
+    order_of = {d: i for i, d in enumerate(dims)}
+    keys = pd.DataFrame({
+        "level": level,
+        "o1": [order_of.get(d, -1) for d in cols["dimension_1"]],
+        "o2": [order_of.get(d, -1) if d is not None else -1 for d in cols["dimension_2"]],
+        "v1": cols["value_1"], "v2": cols["value_2"],
+    })[keep]
+    order = keys.sort_values(["level", "o1", "o2", "v1", "v2"], na_position="last", kind="stable").index.to_numpy()
+    names = list(SEGMENT_KEYS) + [c for c in cols if c not in SEGMENT_KEYS]
+    frame = pd.DataFrame({c: cols[c][order] for c in names})
     return SegmentTables(frame=frame, account=account.drop(list(SEGMENT_KEYS), errors="ignore"),
-                         windows=windows, dimensions=tuple(dims), pairs=pairs, min_spend_share=min_spend_share)
+                         windows=windows, dimensions=tuple(dims), pairs=pairs, min_spend_share=min_spend_share,
+                         dependent_pairs=skipped)
 
 
 # --- Account KPIs per window, the terminal summary and the JSON export ------------------------
@@ -232,8 +351,9 @@ def compare_segments(
 
 def window_kpis(table: ibis.Table, windows: Windows) -> dict[str, dict[str, KpiValue]]:
     """Account KPIs for each window, in one engine query: {'baseline': {...}, 'current': {...}}."""
-    row = _window_cube(table, windows, ()).to_pandas().iloc[0]
-    return {w: {k: kpi_value_from_row(k, row, f"_{w}") for k in KPIS} for w in WINDOW_NAMES}
+    rows = to_frame(_cube(table, windows, ())).set_index(WINDOW)
+    return {w: {k: kpi_value_from_row(k, rows.loc[w] if w in rows.index else {}) for k in KPIS}
+            for w in WINDOW_NAMES}
 
 
 class KpiDelta(BaseModel):

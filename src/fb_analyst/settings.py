@@ -123,8 +123,14 @@ class CreativeSettings(BaseModel):
     )
     guide_with_angles: bool = Field(
         True,
-        description="Nudge message embeddings toward the closest known ad-copy angle (guided topic "
-        "modelling) before clustering; the data still decides k and membership.",
+        description="Seed the clustering with well-known ad-copy angles (comfort, price, urgency, ...): "
+        "themes start at the angles nearest to some message and k-means refines them; the data "
+        "decides which angles exist and who belongs where. False = plain k-means with k from silhouette.",
+    )
+    min_angle_similarity: float = Field(
+        0.2, ge=-1, le=1,
+        description="Cosine similarity to the nearest angle below which a message is clustered "
+        "on its own (no angle fits it).",
     )
     stability_min: float = Field(
         0.8, ge=0, le=1, description="Minimum subsample stability (mean ARI) for a number of themes to be chosen."

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fb_analyst.agent.narrate import split_supported
 from fb_analyst.agent.planner import AskPlan, WindowRequest
 from fb_analyst.agent.tools import ToolCall, Workspace, call_tool
 from fb_analyst.errors import WindowError
@@ -49,9 +50,15 @@ def evaluate(plan: AskPlan, ws: Workspace) -> Evaluation:
     d = ws.results.get("diagnose")
     if not d:
         return Evaluation(sufficient=True, reason="no diagnosis available; nothing to retry")
-    if d.get("n_supported", 0) > 0:
-        return Evaluation(sufficient=True, reason=f"{d['n_supported']} supported hypothesis(es)")
-    return Evaluation(sufficient=False, reason="no supported hypothesis (weak evidence)")
+    if not d.get("n_supported"):
+        return Evaluation(sufficient=False, reason="no supported hypothesis (weak evidence)")
+    aligned, _, _, wanted = split_supported(plan, ws.results)
+    if not aligned:
+        way = "down" if wanted < 0 else "up"
+        return Evaluation(sufficient=False, reason=f"{d['n_supported']} supported hypothesis(es), none moving "
+                                                   f"{plan.metric.upper()} {way} (weak evidence for the question)")
+    return Evaluation(sufficient=True, reason=f"{len(aligned)} supported hypothesis(es) explain the "
+                                              f"{plan.metric.upper()} change")
 
 
 def _days(ws: Workspace) -> int:

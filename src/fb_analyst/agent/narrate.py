@@ -56,6 +56,18 @@ def _effect(h: dict[str, Any], metric: str) -> float:
     return 0.0
 
 
+def split_supported(plan: Any, results: dict[str, Any]) -> tuple[list[dict], list[dict], float, float]:
+    """(supported hypotheses pushing the asked metric the asked/observed way, the other supported
+    ones, the observed relative change, the wanted direction sign)."""
+    d = results.get("diagnose") or {}
+    k = results.get("kpis", {}).get("kpis", {}).get(plan.metric) or {}
+    observed = k.get("delta_pct") or 0.0
+    wanted = {"down": -1.0, "up": 1.0}.get(plan.direction or "", 1.0 if observed > 0 else -1.0)
+    supported = d.get("supported") or []
+    aligned = [h for h in supported if _effect(h, plan.metric) * wanted > 0]
+    return aligned, [h for h in supported if h not in aligned], observed, wanted
+
+
 def _diagnosis(plan: Any, results: dict[str, Any], attempts: int) -> list[str]:
     d = results.get("diagnose")
     if not d:
@@ -64,11 +76,7 @@ def _diagnosis(plan: Any, results: dict[str, Any], attempts: int) -> list[str]:
         tried = f" after {attempts} attempts (wider windows / more dimensions)" if attempts > 1 else ""
         return [f"No significant change: no hypothesis was supported{tried}; the movement is within "
                 "day-to-day noise or too small to act on."]
-    k = results.get("kpis", {}).get("kpis", {}).get(plan.metric) or {}
-    observed = k.get("delta_pct") or 0.0
-    wanted = {"down": -1.0, "up": 1.0}.get(plan.direction or "", 1.0 if observed > 0 else -1.0)
-    aligned = [h for h in d["supported"] if _effect(h, plan.metric) * wanted > 0]
-    others = [h for h in d["supported"] if h not in aligned]
+    aligned, others, observed, wanted = split_supported(plan, results)
     word = "fall" if wanted < 0 else "rise"
     consistent = observed * wanted >= 0
     if aligned:

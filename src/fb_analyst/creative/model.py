@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.decomposition import PCA
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
@@ -42,12 +43,13 @@ class CtrModel:
     """Ridge on logit CTR from [embedding, one-hot context], weighted by impressions."""
 
     def __init__(self, context: list[str], folds: int = 5, alpha: float = 0.05, seed: int = 0,
-                 use_text: bool = True):
+                 use_text: bool = True, max_components: int = 32):
         self.context = context
         self.folds = folds
         self.alpha = alpha
         self.seed = seed
         self.use_text = use_text
+        self.max_components = max_components
 
     # -- features ---------------------------------------------------------------------------
     def _context_matrix(self, cells: pd.DataFrame) -> np.ndarray:
@@ -56,6 +58,9 @@ class CtrModel:
             for level in self.levels_[c]:
                 cols.append((cells[c].astype(str) == level).to_numpy(float))
         return np.column_stack(cols) if cols else np.zeros((len(cells), 0))
+
+    def _project(self, emb: np.ndarray) -> np.ndarray:
+        return self.pca_.transform(emb)
 
     def _features(self, cells: pd.DataFrame, emb: np.ndarray) -> np.ndarray:
         ctx = self._context_matrix(cells)
@@ -83,7 +88,13 @@ class CtrModel:
         d = cells[(cells["impressions"] > 0) & cells["clicks"].notna()].reset_index(drop=True)
         self.levels_ = {c: sorted(d[c].astype(str).unique()) for c in self.context}
         self.dim_ = len(next(iter(emb_of.values())))
-        emb = np.stack([emb_of[m] for m in d["creative_message"]])
+        # Text enters through its top principal components (fitted on the messages, no labels):
+        # fewer free parameters than messages keeps ridge stable and fast.
+        distinct = sorted(set(d["creative_message"]))
+        m = np.stack([emb_of[t] for t in distinct])
+        self.n_components_ = int(max(1, min(self.max_components, len(distinct) - 1, m.shape[1])))
+        self.pca_ = PCA(n_components=self.n_components_, random_state=self.seed).fit(m)
+        emb = self._project(np.stack([emb_of[t] for t in d["creative_message"]]))
         x = self._features(d, emb)
         y = _logit(d["clicks"].to_numpy(float), d["impressions"].to_numpy(float))
         w = d["impressions"].to_numpy(float)
@@ -120,7 +131,7 @@ class CtrModel:
     def predict_ctr(self, contexts: pd.DataFrame, emb: np.ndarray, level: float) -> Interval:
         """Impression-weighted CTR of one message ``emb`` across ``contexts`` (with impressions)."""
         rows = contexts.reset_index(drop=True)
-        e = np.repeat(emb[None, :], len(rows), axis=0)
+        e = np.repeat(self._project(emb[None, :]), len(rows), axis=0)
         z = self.model_.predict(self._features(rows, e))
         w = rows["impressions"].to_numpy(float)
         w = w / w.sum() if w.sum() > 0 else np.full(len(rows), 1 / max(len(rows), 1))
@@ -191,7 +202,7 @@ def evaluate_ctr_model(
                      "text will do better; the A/B test decides.")
     report = CtrModelReport(
         model="ridge regression on empirical-logit CTR, weighted by impressions",
-        features=[f"text embedding ({embedder_name}, {model.dim_} dims)"] + [f"one-hot {c}" for c in context],
+        features=[f"text embedding ({embedder_name}, {model.dim_} dims -> {model.n_components_} principal components)"] + [f"one-hot {c}" for c in context],
         n_cells=model.n_cells_, n_messages=model.n_messages_,
         cv_folds=min(folds, model.n_messages_), cv_grouping="GroupKFold by creative_message",
         alpha=model.alpha_, spearman_message=rho, spearman_message_p=p,

@@ -9,14 +9,14 @@ Raw KPI per theme: ratio of sums over the whole period; the interval treats the 
 unit (ratio estimator over daily sums, t interval with n_days - 1 df), so it reflects day-to-day
 variation, not millions of "independent" impressions.
 
-Adjusted effect per theme: a quasi-Poisson GLM on the cells,
-``log E[num] = log(den) + theme + creative_type + audience_type + platform + country + date``,
-with the dispersion estimated from the data (Pearson chi2 / df). Each theme's effect is its
-coefficient minus the mean of all theme coefficients, i.e. its rate relative to the average
-theme *at the same context mix and on the same days*, so a theme is not called a winner because it
-ran on cheap placements or in a good week. t tests on those contrasts give p-values; BH over every
-(theme, KPI) test gives q-values. A theme is a winner (loser) on a KPI when q <= fdr_q and the
-rate ratio is above 1 + min_effect (below 1 - min_effect) and it has at least ``min_impressions``.
+Adjusted effect per theme, in two stages (see :func:`fit_theme_effects`): a quasi-Poisson GLM
+on the cells, ``log E[num] = log(den) + message + creative_type + audience_type + platform +
+country + date``, gives every message's rate at a common context mix and on common days (so a
+theme is not called a winner because it ran on cheap placements or in a good week); a random-
+effects meta-analysis of those message rates gives each theme's rate relative to the average theme,
+with messages as the replicates. t tests (df = messages - themes) give p-values; BH over every
+(theme, KPI) test gives q-values. A theme is a winner (loser) on a KPI when q <= fdr_q, the rate
+ratio is above 1 + min_effect (below 1 - min_effect) and it has at least ``min_impressions``.
 """
 
 from __future__ import annotations
@@ -58,12 +58,12 @@ def day_level_interval(daily: pd.DataFrame, num: str, den: str, level: float) ->
 
 @dataclass(frozen=True)
 class GlmEffects:
-    """Per-theme log-rate contrasts (vs the average theme) from one quasi-Poisson fit."""
+    """Per-theme log-rate contrasts (vs the average theme) from the two-stage model."""
 
     effect: np.ndarray
     se: np.ndarray
-    df_resid: float
-    dispersion: float
+    df_resid: float  # messages minus themes: the df of the t tests
+    tau: float  # between-message standard deviation of log rates within a theme
 
 
 def _dummies(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -75,37 +75,72 @@ def _dummies(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
 
 
-def fit_theme_glm(
-    cells: pd.DataFrame, num: str, den: str, theme_col: str, controls: list[str], k: int
-) -> GlmEffects:
-    """Quasi-Poisson GLM with offset log(den) and fixed effects; theme contrasts vs the mean theme."""
+def message_effects(
+    cells: pd.DataFrame, num: str, den: str, controls: list[str], message_col: str
+) -> pd.DataFrame:
+    """Stage 1: each message's log rate at a common context, with its standard error.
+
+    Quasi-Poisson GLM ``log E[num] = log(den) + message + controls`` (one coefficient per message,
+    no intercept; dispersion from Pearson chi2 / df).
+    """
     import statsmodels.api as sm
 
     d = cells[(cells[den] > 0) & cells[num].notna()].reset_index(drop=True)
-    themes = d[theme_col].to_numpy(int)
-    if len(np.unique(themes)) < 2:
-        raise ValueError("fewer than two themes with data")
-    theme_x = np.zeros((len(d), k - 1))
-    for j in range(1, k):
-        theme_x[:, j - 1] = themes == j
-    ctrl = _dummies(d, controls)
-    x = np.column_stack([np.ones(len(d)), theme_x, ctrl.to_numpy(float)])
+    msg = pd.get_dummies(d[message_col].astype(str), dtype=float)
+    x = pd.concat([msg, _dummies(d, controls)], axis=1)
     y = d[num].to_numpy(float)
-    # Scale the response so revenue in any currency is well conditioned (rates are unaffected).
-    scale = max(y.mean(), 1e-12)
-    fit = sm.GLM(
-        y / scale, x, family=sm.families.Poisson(), offset=np.log(d[den].to_numpy(float) / scale)
-    ).fit(scale="X2", method="pinv" if x.shape[1] > x.shape[0] else "IRLS")
-    cov = np.asarray(fit.cov_params())[1:k, 1:k]
-    beta = np.concatenate([[0.0], np.asarray(fit.params)[1:k]])
-    # Contrast c_j: beta_j - mean(beta); beta_0 = 0 is the reference theme.
-    contrasts = np.eye(k) - 1.0 / k
-    c = contrasts[:, 1:]
-    effect = contrasts @ beta
-    se = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", c, cov, c), 0.0))
-    present = np.isin(np.arange(k), themes)
-    effect[~present], se[~present] = np.nan, np.nan
-    return GlmEffects(effect, se, float(fit.df_resid), float(fit.scale))
+    scale = max(y.mean(), 1e-12)  # revenue in any currency stays well conditioned
+    fit = sm.GLM(y / scale, x.to_numpy(float), family=sm.families.Poisson(),
+                 offset=np.log(d[den].to_numpy(float) / scale)).fit(scale="X2")
+    m = msg.shape[1]
+    se = np.sqrt(np.maximum(np.diag(np.asarray(fit.cov_params()))[:m], 0.0))
+    return pd.DataFrame({message_col: msg.columns, "b": np.asarray(fit.params)[:m], "v": se**2})
+
+
+def fit_theme_effects(
+    cells: pd.DataFrame, num: str, den: str, theme_col: str, controls: list[str], k: int,
+    message_col: str = "creative_message",
+) -> GlmEffects:
+    """Two-stage random-effects comparison of themes (messages are the replicates).
+
+    Stage 1 (:func:`message_effects`) gives message log rates ``b_i`` with variances ``v_i``.
+    Stage 2: ``b_i = mu_theme + u_i + e_i`` with ``u_i ~ N(0, tau^2)`` (messages of one theme
+    differ) -- tau^2 by the DerSimonian-Laird moment estimator pooled over themes; each theme mean
+    is the inverse-variance weighted mean with weights ``1 / (v_i + tau^2)``; a theme's effect is
+    its mean minus the average of all theme means. A theme with two lucky messages is therefore
+    judged against message-to-message variation, not against millions of impressions.
+    """
+    eff = message_effects(cells, num, den, controls, message_col)
+    theme_of = cells.drop_duplicates(message_col).set_index(message_col)[theme_col]
+    eff["g"] = eff[message_col].map(theme_of).astype(int)
+    present = sorted(eff["g"].unique())
+    if len(present) < 2:
+        raise ValueError("fewer than two themes with data")
+    n = len(eff)
+    if n <= len(present):
+        raise ValueError(f"{n} messages for {len(present)} themes: too few to separate themes from messages")
+    w = 1.0 / np.maximum(eff["v"].to_numpy(), 1e-12)
+    b, g = eff["b"].to_numpy(), eff["g"].to_numpy()
+    q_stat, c_term = 0.0, 0.0
+    for t in present:
+        hit = g == t
+        mu = np.sum(w[hit] * b[hit]) / np.sum(w[hit])
+        q_stat += float(np.sum(w[hit] * (b[hit] - mu) ** 2))
+        c_term += float(np.sum(w[hit]) - np.sum(w[hit] ** 2) / np.sum(w[hit]))
+    tau2 = max(0.0, (q_stat - (n - len(present))) / c_term) if c_term > 0 else 0.0
+    ws = 1.0 / (eff["v"].to_numpy() + tau2)
+    mean = np.full(k, np.nan)
+    var = np.full(k, np.nan)
+    for t in present:
+        hit = g == t
+        mean[t] = np.sum(ws[hit] * b[hit]) / np.sum(ws[hit])
+        var[t] = 1.0 / np.sum(ws[hit])
+    kp = len(present)
+    grand = np.nanmean(mean)
+    effect = mean - grand
+    # var(mu_j - mean(mu)) = (1 - 2/kp) var_j + sum(var) / kp^2 for independent theme means.
+    se = np.sqrt((1 - 2 / kp) * var + np.nansum(var) / kp**2)
+    return GlmEffects(effect, se, float(n - kp), float(np.sqrt(tau2)))
 
 
 def bh_qvalues(p: np.ndarray) -> np.ndarray:
@@ -137,7 +172,7 @@ def theme_effects(
             raw[kpi] = f"no rows with both {num} and {den} known"
             continue
         try:
-            g = fit_theme_glm(cells, n_col, d_col, theme_col, controls, k)
+            g = fit_theme_effects(cells, n_col, d_col, theme_col, controls, k)
         except (ValueError, np.linalg.LinAlgError) as exc:
             raw[kpi] = f"GLM not estimable: {exc}"
             notes.append(f"{kpi}: adjusted theme effects not estimated ({exc})")

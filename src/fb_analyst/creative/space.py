@@ -9,10 +9,13 @@ women's, bras vs briefs), so clustering raw embeddings groups by product line. T
    token by token (difflib); the words in short differing runs of well-aligned pairs are counted,
    and words swapped in at least ``min_swaps`` pairs are removed before embedding. Hand-written copy
    has few such pairs, so little is masked there.
-2. **Angle guidance** (:func:`guide`), BERTopic's guided topic modelling: each message embedding is
-   averaged (weights 3:1) with the embedding of the closest well-known ad-copy angle below, unless
-   the corpus mean is closer. It pulls paraphrases of one angle ("20% off", "buy 2 get 1 free")
-   together; k and membership are still decided by the data (``themes.choose_k``).
+2. **Angle seeds** (:data:`AD_ANGLES`): a short lexicon of well-known copy angles (comfort, price,
+   urgency, social proof, ...), each the mean embedding of a few generic example lines. Themes
+   start from the angles that are the nearest one of at least one template, and k-means refines
+   them on the data (``themes.seeded_partition``); templates far from every angle are clustered on
+   their own. The data decides which angles are present, how many themes there are and who belongs
+   where; the seeds only say which paraphrases are "the same angle" (MiniLM alone often ranks
+   "20% off" closer to "sized for real bodies" than to "buy 2, get 1 free").
 
 Clustering runs on the distinct masked texts ("copy templates"), so a template repeated for ten
 products counts once; every message then takes its template's theme.
@@ -27,20 +30,22 @@ from difflib import SequenceMatcher
 import numpy as np
 from scipy import sparse
 
-#: Well-known direct-response copy angles (name: description) used only as guidance seeds.
-AD_ANGLES: dict[str, str] = {
-    "comfort": "comfortable, soft, cozy, all-day comfort, feels like nothing, no pinching, gentle on skin",
-    "price": "sale, percent off, discount, save money, deal, buy one get one free, lower price, bundle offer",
-    "sustainability": "eco-friendly, organic, sustainable, recycled, kind to the planet, responsibly made",
-    "fit": "perfect fit, stays in place, no ride-up, sizes for every body, fit guarantee, free exchanges",
-    "social proof": "best-selling, five-star reviews, thousands of happy customers, top rated, everyone loves it",
-    "urgency": "last chance, ends tonight, limited time, hurry, almost gone, only a few left, final hours",
-    "quality": "premium quality, durable, long-lasting, crafted, luxury materials, built to last",
-    "performance": "workout, sweat-wicking, cooling, breathable, active lifestyle, sports performance",
-    "confidence": "confidence, look great, feel attractive, bold style, elevate your look, express yourself",
-    "novelty": "new arrival, just launched, new collection, back in stock, meet our latest",
-    "expert": "doctor recommended, dermatologist tested, expert approved, healthy, hypoallergenic",
-    "convenience": "free shipping, fast delivery, easy returns, subscribe and save, delivered to your door",
+#: Well-known direct-response copy angles, each described by a few generic example lines. They seed
+#: the clustering (see ``themes.seeded_partition``); they were written as generic marketing
+#: phrasing, not copied from any data set, and can be switched off (``creative.guide_with_angles``).
+AD_ANGLES: dict[str, list[str]] = {
+  "comfort": ["So comfortable you'll forget it's there", "Soft, cozy and gentle on skin", "No pinching, no digging, just comfort", "Comfort that lasts from morning to night", "Feels like a second skin"],
+  "price": ["Save big today", "Get 30% off your order", "Special discount on everything", "Two for the price of one", "Great value for less money", "Sale prices on our bestsellers"],
+  "sustainability": ["Eco-friendly and sustainably made", "Organic materials that are better for the planet", "Recycled and responsibly sourced", "Ethical production you can trust", "Low environmental footprint"],
+  "fit": ["A perfect fit for every body", "Stays in place all day", "Find your size easily", "Fit guaranteed or exchange it free", "Designed to fit real bodies"],
+  "social proof": ["Thousands of five-star reviews", "Loved by our customers", "Our most popular bestseller", "Join a community of happy customers", "Top rated by shoppers", "As seen everywhere"],
+  "urgency": ["Limited time only", "Don't miss out, offer ends soon", "Hurry while stocks last", "Last chance to buy", "Selling out fast"],
+  "quality": ["Premium quality that lasts", "Durable and well crafted", "Made with luxury materials", "Built to last wash after wash"],
+  "performance": ["Made for workouts and sport", "Sweat-wicking and cooling", "Breathable for active days", "Moves with you during exercise"],
+  "confidence": ["Feel confident and look great", "Bold style that shows who you are", "Feel your best every day", "Elevate your look"],
+  "novelty": ["New arrivals just dropped", "Introducing our latest collection", "Meet the new design", "Just launched"],
+  "expert": ["Recommended by doctors", "Dermatologist tested", "Expert approved and clinically tested", "Healthy for your skin"],
+  "convenience": ["Free shipping and easy returns", "Fast delivery to your door", "Subscribe and save", "Order in seconds"],
 }
 
 _TOKEN = re.compile(r"[\w'’‑%-]+|[^\w\s]", re.UNICODE)
@@ -51,10 +56,16 @@ def tokens(text: str) -> list[str]:
 
 
 def find_slot_words(
-    messages: list[str], min_shared: float = 0.5, max_run: int = 3, min_swaps: int = 2
+    messages: list[str], min_equal: float = 0.6, max_run: int = 2, max_runs: int = 2, min_swaps: int = 2
 ) -> set[str]:
-    """Words that messages swap in and out of otherwise identical copy (see module docstring)."""
-    toks = [tokens(m) for m in messages]
+    """Words that messages swap in and out of otherwise identical copy (see module docstring).
+
+    Two messages are a template pair when, aligned word by word (punctuation ignored), at least
+    ``min_equal`` of the longer one's words match and they differ in at most ``max_runs`` runs of
+    at most ``max_run`` words. A word is a slot word when it sits in a differing run of at least
+    ``min_swaps`` template pairs.
+    """
+    toks = [[t for t in tokens(m) if re.search(r"\w", t)] for m in messages]
     vocab: dict[str, int] = {}
     rows, cols = [], []
     for i, ts in enumerate(toks):
@@ -65,44 +76,38 @@ def find_slot_words(
         return set()
     m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(toks), len(vocab)))
     overlap = (m @ m.T).tocoo()
-    sizes = np.asarray(m.sum(axis=1)).ravel()
+    sizes = np.array([len(t) for t in toks])
     swaps: Counter[str] = Counter()
     for i, j, shared in zip(overlap.row, overlap.col, overlap.data, strict=True):
-        if i >= j or shared < min_shared * max(sizes[i], sizes[j]):
+        longest = max(sizes[i], sizes[j])
+        if i >= j or shared < min_equal * longest:
             continue
         ops = SequenceMatcher(None, toks[i], toks[j], autojunk=False).get_opcodes()
         equal = sum(i2 - i1 for tag, i1, i2, _, _ in ops if tag == "equal")
         diffs = [(toks[i][i1:i2], toks[j][j1:j2]) for tag, i1, i2, j1, j2 in ops if tag != "equal"]
-        if equal < 3 or not diffs or len(diffs) > 3 or any(max(len(a), len(b)) > max_run for a, b in diffs):
+        if equal < max(3, min_equal * longest) or not diffs or len(diffs) > max_runs:
+            continue
+        if any(max(len(a), len(b)) > max_run for a, b in diffs):
             continue
         for a, b in diffs:
-            swaps.update(t for t in set(a) | set(b) if re.search(r"\w", t))
+            swaps.update(set(a) | set(b))
     return {w for w, c in swaps.items() if c >= min_swaps}
 
 
 def mask_slots(message: str, slot_words: set[str]) -> str:
-    """The message without its slot words (tokens re-joined with single spaces)."""
-    kept = [t for t in tokens(message) if t not in slot_words]
-    text = " ".join(kept)
-    return re.sub(r"\s+([^\w\s])", r"\1", text).strip()
+    """The message without its slot words (separators and punctuation kept, spaces collapsed)."""
+    out = _TOKEN.sub(lambda m: "" if m.group(0).lower() in slot_words else m.group(0), message)
+    out = re.sub(r"\s+([,.!?:;])", r"\1", " ".join(out.split()))
+    return out.strip()
 
 
-def guide(x: np.ndarray, seeds: np.ndarray, weight: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
-    """Average each row with its closest seed (weights ``weight``:1) unless the mean is closer.
-
-    Returns the re-normalised embeddings and the index of the seed used (-1 = none).
-    """
-    mean = x.mean(axis=0)
-    ref = np.vstack([seeds, mean / (np.linalg.norm(mean) or 1.0)])
-    nearest = (x @ ref.T).argmax(axis=1)
-    nearest[nearest == len(seeds)] = -1
-    out = x.copy()
-    for s in range(len(seeds)):
-        hit = nearest == s
-        out[hit] = (weight * x[hit] + seeds[s]) / (weight + 1)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1.0, norms), nearest
-
-
-def angle_texts() -> list[str]:
-    return [f"{name}: {desc}" for name, desc in AD_ANGLES.items()]
+def angle_prototypes(embedder: object) -> np.ndarray:
+    """One unit vector per angle: the mean embedding of its example lines (one batched call)."""
+    lines = [line for examples in AD_ANGLES.values() for line in examples]
+    vecs = np.asarray(embedder.embed(lines), dtype=np.float64)  # type: ignore[attr-defined]
+    out, i = [], 0
+    for examples in AD_ANGLES.values():
+        v = vecs[i : i + len(examples)].mean(axis=0)
+        out.append(v / (np.linalg.norm(v) or 1.0))
+        i += len(examples)
+    return np.vstack(out)

@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
+from threadpoolctl import threadpool_limits
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from fb_analyst.creative.result import Keyword, KScore, KSelection
-from fb_analyst.creative.space import angle_texts, find_slot_words, guide, mask_slots
+from fb_analyst.creative.space import AD_ANGLES, angle_prototypes, find_slot_words, mask_slots
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class ThemeModel:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    # One thread: these problems are tiny, and OpenMP start-up dominates on a busy machine.
+    with threadpool_limits(1):
+        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
 
 
 def _canonical_labels(labels: np.ndarray, messages: list[str]) -> np.ndarray:
@@ -198,31 +201,93 @@ def normalise_text(text: str) -> str:
     return " ".join(t.split())
 
 
+def seeded_partition(
+    x: np.ndarray, seeds: np.ndarray, names: list[str], min_similarity: float, settings: Any
+) -> tuple[np.ndarray, list[str | None], KSelection]:
+    """Angle-seeded k-means (Basu et al., 2002): start at the angles that are the nearest angle of
+    at least one template, refine by Lloyd iterations; templates whose best angle similarity is
+    below ``min_similarity`` are clustered separately with :func:`choose_k` (or join their nearest
+    angle when fewer than four). Returns labels, the angle name of each cluster (None for data-only
+    clusters) and the selection record.
+    """
+    cfg = settings.creative
+    sims = x @ seeds.T
+    nearest = sims.argmax(axis=1)
+    matched = sims.max(axis=1) >= min_similarity
+    if (~matched).sum() < 4:
+        matched[:] = True
+    used = sorted(set(nearest[matched].tolist()))
+    labels = np.full(len(x), -1, dtype=int)
+    angle_of: list[str | None] = []
+    if used:
+        with threadpool_limits(1):
+            km = KMeans(n_clusters=len(used), init=seeds[used], n_init=1, random_state=settings.seed)
+            labels[matched] = km.fit_predict(x[matched]) if matched.sum() > len(used) else np.arange(matched.sum())
+        angle_of = [names[u] for u in used]
+    extra_rule = ""
+    if (~matched).any():
+        sub, sub_sel = choose_k(x[~matched], 2, max(2, cfg.max_themes - len(used)), settings.seed, cfg.stability_min)
+        labels[~matched] = sub + len(used)
+        angle_of += [None] * (int(sub.max()) + 1)
+        extra_rule = f"; {int((~matched).sum())} templates below similarity {min_similarity} to every angle " \
+                     f"were clustered on their own into {int(sub.max()) + 1} theme(s) ({sub_sel.rule})"
+    k = int(labels.max()) + 1
+    sil = float(silhouette_score(x, labels, metric="cosine")) if 1 < k < len(x) else float("nan")
+    # Stability of the seeded solution: the same seeding on random 80% subsamples.
+    rng = np.random.default_rng(settings.seed)
+    stab = []
+    for _ in range(5):
+        idx = np.sort(rng.choice(len(x), size=max(k + 1, int(round(0.8 * len(x)))), replace=False))
+        if len(idx) >= len(x) or matched[idx].sum() <= len(used):
+            continue
+        sub_near = sorted(set(nearest[idx][matched[idx]].tolist()))
+        with threadpool_limits(1):
+            lab = KMeans(n_clusters=len(sub_near), init=seeds[sub_near], n_init=1).fit_predict(x[idx][matched[idx]])
+        stab.append(adjusted_rand_score(labels[idx][matched[idx]], lab))
+    stability = float(np.mean(stab)) if stab else float("nan")
+    rule = (
+        f"angle-seeded k-means: {len(used)} of {len(names)} known copy angles are the nearest angle of at "
+        f"least one message template, so k starts at {len(used)} and k-means refines membership{extra_rule}; "
+        f"silhouette {sil:.3f}, subsample stability {stability:.3f}"
+    )
+    selection = KSelection(
+        method="angle-seeded k-means on L2-normalised embeddings of slot-masked templates",
+        chosen_k=k, rule=rule,
+        scores=[KScore(k=k, silhouette=round(sil, 4) if np.isfinite(sil) else None,
+                       stability=round(stability, 4) if np.isfinite(stability) else None)],
+    )
+    return labels, angle_of, selection
+
+
 def cluster_messages(messages: list[str], embedder: Any, settings: Any) -> ThemeModel:
     """Cluster distinct ``messages`` into themes; deterministic for ``settings.seed``.
 
-    Slot words are masked, the distinct masked texts (templates) are embedded (guided toward the
-    ad-copy angles when enabled) and clustered with k chosen by :func:`choose_k`; each message takes
-    its template's theme. Keywords are c-TF-IDF over the masked messages of each theme.
+    Slot words are masked and the distinct masked texts (templates) embedded; with angle seeds on
+    (default) :func:`seeded_partition` clusters them, otherwise plain k-means with k from
+    :func:`choose_k`. Each message takes its template's theme. Keywords are c-TF-IDF over the
+    masked messages of each theme; the label is the angle (when seeded) plus the top keywords.
     """
     cfg = settings.creative
     notes: list[str] = []
     slots = find_slot_words(messages) if cfg.mask_template_slots else set()
     masked = [mask_slots(m, slots) or m for m in messages] if slots else list(messages)
     templates = sorted(set(masked))
-    template_of = np.array([templates.index(t) for t in masked]) if len(templates) < 2000 else np.array(
-        [{t: i for i, t in enumerate(templates)}[t] for t in masked])
+    position = {t: i for i, t in enumerate(templates)}
+    template_of = np.array([position[t] for t in masked], dtype=int)
     x = np.asarray(embedder.embed(templates), dtype=np.float64)
-    if cfg.guide_with_angles and len(templates) >= 3:
-        seeds = np.asarray(embedder.embed(angle_texts()), dtype=np.float64)
-        x, nearest = guide(x, seeds)
-        notes.append(f"embeddings guided toward {len(seeds)} known ad-copy angles; "
-                     f"{int((nearest >= 0).sum())} of {len(templates)} templates were nudged")
     if slots:
         notes.append(f"{len(slots)} slot words masked before clustering "
-                     f"({len(messages)} messages -> {len(templates)} templates): {', '.join(sorted(slots)[:20])}")
-    raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
+                     f"({len(messages)} messages -> {len(templates)} templates): {', '.join(sorted(slots)[:30])}")
+    angle_of: list[str | None] = []
+    if cfg.guide_with_angles and len(templates) >= max(3, cfg.min_themes):
+        raw, angle_of, selection = seeded_partition(
+            x, angle_prototypes(embedder), list(AD_ANGLES), cfg.min_angle_similarity, settings)
+    else:
+        raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
     t_labels = _canonical_labels(raw, templates) if len(raw) else raw
+    if angle_of:
+        remap = {int(r): int(t) for r, t in zip(raw, t_labels, strict=True)}
+        angle_of = [angle_of[old] for old, _ in sorted(remap.items(), key=lambda kv: kv[1])]
     labels = t_labels[template_of]
     k = int(labels.max()) + 1 if len(labels) else 0
     docs = [[masked[i] for i in np.flatnonzero(labels == c)] for c in range(k)]
@@ -232,5 +297,9 @@ def cluster_messages(messages: list[str], embedder: Any, settings: Any) -> Theme
         idx = np.flatnonzero(t_labels == c)
         rep_template = representative(x[idx], [templates[i] for i in idx])
         reps.append(min(m for m, t in zip(messages, masked, strict=True) if t == rep_template))
-    names = [theme_label(kw) for kw in keywords]
+    names = []
+    for c, kw in enumerate(keywords):
+        words = theme_label(kw)
+        angle = angle_of[c] if c < len(angle_of) else None
+        names.append(f"{angle}: {words}" if angle else words)
     return ThemeModel(list(messages), labels, selection, keywords, reps, names, notes, sorted(slots), len(templates))

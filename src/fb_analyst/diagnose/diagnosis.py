@@ -65,7 +65,8 @@ def diagnose(
     """Diagnose the change of ``metrics`` between ``windows.baseline`` and ``windows.current``.
 
     ``dimensions`` defaults to every segment dimension present. ``fatigue`` may pass findings the
-    caller already computed (default: ``detect_fatigue`` per ad, as of the current window's end).
+    caller already computed (default: ``detect_fatigue`` per ad and per creative message, as of the
+    current window's end); their trend tests decide the CTR candidates of those ads / messages.
     """
     cfg = settings.diagnose
     for m in metrics:
@@ -100,8 +101,16 @@ def diagnose(
     mixes = [mr for kpi in metrics if kpi in cube.kpis for d in mix_dims
              if (mr := mix_vs_rate(cube, d, kpi, exclude)) is not None]
 
+    from fb_analyst.diagnose.fatigue import detect_fatigue
+
+    if fatigue is None and S.CLICKS in table.columns and S.IMPRESSIONS in table.columns:
+        fatigue = [f for by in (S.AD, S.CREATIVE_MESSAGE) if by in cube.dimensions
+                   for f in detect_fatigue(table, by, settings, as_of=windows.current.end)]
+    fatigue = fatigue or []
+    trends = {(f.by, f.key): f for f in fatigue}
+
     drivers = sorted({d for m in metrics for d in DRIVERS.get(m, (m,))}, key=list(KPIS).index)
-    cands, strata_of = run_candidate_tests(idx, drivers, cfg)
+    cands, strata_of = run_candidate_tests(idx, drivers, cfg, trends=trends)
 
     # One mix claim per target KPI: its strongest mix dimension.
     mix_claims = []
@@ -114,7 +123,7 @@ def diagnose(
     out_claims = CL.outage_claims(idx_all, outages)
 
     # Benjamini-Hochberg over every test of the run.
-    p_all = [c.test.p_value for c in cands] + [c.p_value for c in mix_claims + out_claims]
+    p_all = [c.p_value for c in cands] + [c.p_value for c in mix_claims + out_claims]
     q_all = bh_qvalues(p_all)
     for c, q in zip(cands, q_all):
         c.q_value = q
@@ -124,14 +133,10 @@ def diagnose(
     p_cut = max(passed) if passed else -1.0
     evaluate(idx, cands, p_cut, cfg)
 
-    tests = [c.test for c in cands if c.test.se_normal is not None and c.test.log_ratio is not None]
+    tests = [t for c in cands if (t := (c.contrast if c.segment else c.test)) is not None
+             and t.se_normal is not None and t.log_ratio is not None]
     prior = fit_eb_prior(np.array([t.log_ratio for t in tests]), np.array([t.se_normal for t in tests]))
 
-    from fb_analyst.diagnose.fatigue import detect_fatigue
-
-    if fatigue is None and S.AD in table.columns and S.CLICKS in table.columns:
-        fatigue = detect_fatigue(table, S.AD, settings, as_of=windows.current.end)
-    fatigue = fatigue or []
     fat_map = {(f.by, f.key): f for f in fatigue if f.fatigued}
 
     hyps = _assemble(idx, cands, mix_claims, out_claims, prior, cfg, cube.currency, fat_map, out_days)
@@ -158,19 +163,17 @@ def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
 
 def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map, out_days) -> list[Hypothesis]:
     """Rank rate candidates and claims, pick what to show, assign ids, build the records."""
-    from fb_analyst.diagnose.hypotheses import revenue_at_stake, status_of
+    from fb_analyst.diagnose.hypotheses import decide, revenue_at_stake
 
     items = []  # (status rank, -|impact|, kind, index)
     rev_col = "sum__revenue" if "sum__revenue" in idx.values else None
     for i, c in enumerate(cands):
         expl = "x" if c.explained_by is not None else None
-        st, _ = status_of(c.test, c.q_value, cfg, expl)
-        if st == "supported" and not c.chosen:
-            st = "inconclusive"
+        st = decide(c, cfg, expl)[0]
         rev = idx.window_sum(c.mask, rev_col, True) if rev_col else None
         imp = revenue_at_stake(rev, c.metric, c.test.log_ratio) or 0.0
         interesting = st == "supported" or c.explained_by is not None or not c.segment or (
-            c.test.p_value is not None and c.test.p_value < 0.2)
+            c.p_value is not None and c.p_value < 0.2)
         if interesting:
             items.append((_STATUS_RANK[st], -abs(imp), "rate", i))
     for j, c in enumerate(mix_claims + out_claims):

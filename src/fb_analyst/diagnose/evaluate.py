@@ -38,7 +38,7 @@ import pandas as pd
 
 from fb_analyst.diagnose.frames import Cube, WINDOW, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
-from fb_analyst.diagnose.stats import RateTest, rate_change
+from fb_analyst.diagnose.stats import ContrastTest, RateTest, contrast_change, rate_change, widen
 from fb_analyst.kpis import get_kpi
 from fb_analyst.settings import DiagnoseSettings
 
@@ -71,6 +71,8 @@ class Candidate:
     reason: str = ""
     explained_by: int | None = None  # index of the explaining candidate
     residual: RateTest | None = None
+    contrast: ContrastTest | None = None
+    residual_contrast: ContrastTest | None = None
     gain: float = 0.0
     chosen: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
@@ -82,6 +84,16 @@ class Candidate:
     @property
     def delta(self) -> float | None:
         return None if self.test.log_ratio is None else math.expm1(self.test.log_ratio)
+
+    @property
+    def p_value(self) -> float | None:
+        """The decision p-value: for an ad's or message's CTR with enough history, the fatigue
+        trend test (``fatigue.py``, far more powerful than two 7-day windows against a steady
+        decay); otherwise the contrast with the rest of the account for a segment, the
+        own-baseline test for the whole account."""
+        if "trend_p" in self.extra:
+            return self.extra["trend_p"]
+        return self.test.p_value if not self.segment else (self.contrast.p_value if self.contrast else None)
 
 
 class CubeIndex:
@@ -97,6 +109,8 @@ class CubeIndex:
             d: pd.factorize(f[d], sort=True) for d in cube.dimensions
         }
         self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
+        cur_days = {d for d in f.loc[self.current, "date"]}
+        self.day_current = np.array([d in cur_days for d in self.days], bool)
 
     def cells(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
         """(y, x, stratum, current, day) per day x stratum cell of the rows in ``mask``."""
@@ -121,6 +135,44 @@ class CubeIndex:
     def test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
         y, x, s, cur, day = self.cells(mask, kpi, strata)
         return rate_change(y, x, s, cur, day, numerator=get_kpi(kpi).numerator, alpha=alpha)
+
+    def exposure(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
+        """Per day (all days of the cube): numerator, exposure, current flag. The exposure is the
+        numerator expected at each stratum's baseline rate (shrunk towards the segment's rate by
+        one pseudo-event, so a stratum without baseline events still counts); strata absent from
+        a window are left out (pure mix)."""
+        y, x, st, cur, day = self.cells(mask, kpi, strata)
+        n_days = len(self.days)
+        keep = x > 0
+        y, x, st, cur, day = y[keep], x[keep], st[keep], cur[keep], day[keep]
+        codes, inv = np.unique(st, return_inverse=True)
+        k = len(codes)
+        yb = np.bincount(inv, np.where(cur, 0.0, y), k)
+        xb = np.bincount(inv, np.where(cur, 0.0, x), k)
+        xc = np.bincount(inv, np.where(cur, x, 0.0), k)
+        live = ((xb > 0) & (xc > 0))[inv]
+        tot_x = xb.sum()
+        rate = yb.sum() / tot_x if tot_x > 0 else 0.0
+        if rate <= 0:
+            return np.zeros(n_days), np.zeros(n_days), self.day_current
+        pseudo = 1.0 / rate  # exposure worth one event at the segment's rate
+        r_v = (yb + 1.0) / (xb + pseudo)
+        yd = np.bincount(day[live], y[live], n_days)
+        ed = np.bincount(day[live], x[live] * r_v[inv][live], n_days)
+        return yd, ed, self.day_current
+
+    def contrast(self, mask: np.ndarray, rest: np.ndarray, kpi: str, strata: tuple[str, ...] | None,
+                 alpha: float) -> ContrastTest:
+        """Day-matched contrast of ``mask`` against ``rest`` (``stats.contrast_change``). The
+        binomial model treats exposures as known; with strata they carry the error of each
+        stratum's baseline rate, so that excess variance (from the own-baseline tests) is added."""
+        ys, es, cur = self.exposure(mask, kpi, strata)
+        yr, er, _ = self.exposure(rest, kpi, strata)
+        ct = contrast_change(ys, es, yr, er, cur, numerator=get_kpi(kpi).numerator, alpha=alpha)
+        if not strata:
+            return ct
+        extra = self.test(mask, kpi, strata, alpha).excess_var + self.test(rest, kpi, strata, alpha).excess_var
+        return widen(ct, extra, alpha)
 
     def window_sum(self, mask: np.ndarray, column: str, current: bool) -> float:
         m = mask & self.include & (self.current if current else ~self.current)
@@ -219,7 +271,7 @@ def localised_candidates(idx: CubeIndex, kpi: str, settings: DiagnoseSettings) -
 
 
 def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSettings,
-                    use_localiser: bool = True) -> tuple[list[Candidate], dict[str, tuple[str, ...] | None]]:
+                    use_localiser: bool = True, trends: dict[tuple[str, str], Any] | None = None) -> tuple[list[Candidate], dict[str, tuple[str, ...] | None]]:
     """Test every candidate segment for every driver KPI (full segments, outage rows excluded)."""
     base = segment_candidates(idx, settings)
     exclude = ~idx.include
@@ -241,9 +293,17 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
         for seg, searched in segs:
             mask = idx.cube.mask(seg)
             st = None if strata is None else (tuple(d for d in strata if d not in seg) or None)
-            test = _penalise(idx.test(mask, kpi, st, settings.alpha), searched)
+            test = idx.test(mask, kpi, st, settings.alpha)
+            contrast = None
+            if seg:
+                contrast = _penalise(idx.contrast(mask, ~mask, kpi, st, settings.alpha), searched)
+            extra: dict[str, Any] = {"searched": searched}
+            if kpi == "ctr" and len(seg) == 1 and trends:
+                finding = trends.get(next(iter(seg.items())))
+                if finding is not None and finding.p_value is not None:
+                    extra.update(trend_p=finding.p_value, trend=finding)
             cands.append(Candidate(metric=kpi, segment=seg, mask=mask, strata=st, test=test,
-                                   extra={"searched": searched}))
+                                   contrast=contrast, extra=extra))
     return cands, strata_of
 
 
@@ -258,7 +318,7 @@ def search_size(cube: Cube, depth: int) -> int:
     return sum(len(cube.frame[list(c)].drop_duplicates()) for c in combinations(dims, depth))
 
 
-def _penalise(t: RateTest, searched: int) -> RateTest:
+def _penalise(t: ContrastTest, searched: int) -> ContrastTest:
     """A candidate chosen from ``searched`` elements by its deviation: Bonferroni-adjusted p, so
     the selection does not leak into the BH family as if it were one pre-planned test."""
     if searched <= 1 or t.p_value is None:
@@ -277,9 +337,21 @@ def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings)
     return max(shares) >= settings.min_spend_share
 
 
-def _significant(t: RateTest, p_cut: float, settings: DiagnoseSettings) -> bool:
-    return (t.p_value is not None and t.log_ratio is not None and t.p_value <= p_cut
-            and abs(math.expm1(t.log_ratio)) >= settings.min_effect)
+def _significant(t: RateTest, ct: ContrastTest | None, segment: bool, p_cut: float,
+                 settings: DiagnoseSettings, trend: Any = None) -> bool:
+    """Significant (decision p <= the BH cut-off) and practical: the own change is at least
+    ``min_effect``; for a segment the change relative to the rest is too, in the same direction
+    (with a fatigue trend: the trend is a significant decay and the own change a drop)."""
+    if t.log_ratio is None or abs(math.expm1(t.log_ratio)) < settings.min_effect:
+        return False
+    if trend is not None:
+        return (trend.p_value is not None and trend.p_value <= p_cut and (trend.slope_per_day or 0) < 0
+                and t.log_ratio < 0)
+    if not segment:
+        return t.p_value is not None and t.p_value <= p_cut
+    if ct is None or ct.p_value is None or ct.log_ratio is None or ct.p_value > p_cut:
+        return False
+    return abs(math.expm1(ct.log_ratio)) >= settings.min_effect and ct.log_ratio * t.log_ratio > 0
 
 
 def _gain(t: RateTest) -> float:
@@ -289,11 +361,14 @@ def _gain(t: RateTest) -> float:
 def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: DiagnoseSettings) -> None:
     """Greedy explanation per KPI (module doc, step 4); sets chosen/explained_by/residual in place."""
     for kpi in sorted({c.metric for c in cands}):
-        pool = [i for i, c in enumerate(cands) if c.metric == kpi and _significant(c.test, p_cut, settings)]
+        pool = [i for i, c in enumerate(cands)
+                if c.metric == kpi and _significant(c.test, c.contrast, bool(c.segment), p_cut, settings,
+                                                    c.extra.get("trend"))]
         for i in pool:
             cands[i].gain = _gain(cands[i].test)
         removed = np.zeros(len(idx.cube.frame), bool)
         current = {i: cands[i].test for i in pool}
+        inc = idx.include
         while pool:
             best = max(pool, key=lambda i: (_gain(current[i]), -len(cands[i].segment)))
             cands[best].chosen = True
@@ -306,12 +381,17 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: Dia
                     still.append(i)
                     continue
                 rest = cands[i].mask & ~removed
-                t = _penalise(idx.test(rest, kpi, cands[i].strata, settings.alpha),
-                              cands[i].extra.get("searched", 1)) if rest.any() else replace(
-                    cands[i].test, log_ratio=None, se=None, p_value=None, ci_log=None)
+                if not rest.any():
+                    cands[i].explained_by = best
+                    continue
+                t = idx.test(rest, kpi, cands[i].strata, settings.alpha)
+                ct = None
+                if cands[i].segment:
+                    ct = _penalise(idx.contrast(rest, ~cands[i].mask & ~removed & inc, kpi, cands[i].strata,
+                                                settings.alpha), cands[i].extra.get("searched", 1))
                 current[i] = t
-                if _significant(t, p_cut, settings):
+                if _significant(t, ct, bool(cands[i].segment), p_cut, settings, cands[i].extra.get("trend")):
                     still.append(i)
                 else:
-                    cands[i].explained_by, cands[i].residual = best, t
+                    cands[i].explained_by, cands[i].residual, cands[i].residual_contrast = best, t, ct
             pool = still

@@ -11,11 +11,14 @@ key's first day with impressions), clicks ``y_t``, impressions ``x_t``:
 
     log E[y_t] = log x_t + log m_t + alpha + beta * max(0, a_t - tau)
 
-``m_t`` is the CTR of the *rest of the account* on day t relative to its mean over the same days,
-so shocks shared by every ad (weekdays, auctions, seasonality) are not read as fatigue. ``tau``
+``m_t`` is the CTR of the *rest of the key's campaign* (the rest of the account when the campaign
+has no other volume) on day t relative to its mean over the same days, so shocks shared with the
+other ads (weekdays, auctions, seasonality, the campaign's budget moving along its diminishing
+returns) are not read as fatigue. ``tau``
 (the onset age) is chosen on a grid (every ``ONSET_STEP`` days, leaving at least ``MIN_TAIL`` days
 after it) by maximum Poisson likelihood; ``beta`` (log CTR per day after onset) is fitted by
-Newton-Raphson. Dispersion ``phi`` = Pearson X^2 / (n - 2) (floored at 1), ``se(beta) =
+Newton-Raphson. For a message run by several ads, the offset uses each ad's impressions weighted by
+the ad's own CTR level (``exposure``), so ads joining or leaving the message are mix, not decay. Dispersion ``phi`` = Pearson X^2 / (n - 2) (floored at 1), ``se(beta) =
 sqrt(phi * [I^-1]_bb)``; the one-sided p-value of ``beta < 0`` from a Student t with n - 2 df is
 multiplied by the number of onsets tried (Bonferroni, because tau was chosen to fit), then BH
 across keys. A key is *fatigued* when ``q <= fdr_q``, ``beta < 0`` and the decay since onset,
@@ -63,28 +66,53 @@ def _fit(y: np.ndarray, off: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def _daily(table: ibis.Table, by: str, as_of: date | None) -> pd.DataFrame:
+    """Clicks and impressions per date x key x reference group (the campaign when present)."""
     t = table.filter(table[S.CLICKS].notnull() & table[S.IMPRESSIONS].notnull() & table[by].notnull())
     if as_of is not None:
         t = t.filter(t[S.DATE].cast("date") <= as_of)
-    g = t.group_by([t[S.DATE].cast("date").name(S.DATE), t[by].cast("string").name("key")]).aggregate(
+    group = t[S.CAMPAIGN].cast("string").fill_null("") if S.CAMPAIGN in t.columns else ibis.literal("")
+    sub = t[S.AD].cast("string").fill_null("") if by != S.AD and S.AD in t.columns else ibis.literal("")
+    g = t.group_by([t[S.DATE].cast("date").name(S.DATE), t[by].cast("string").name("key"),
+                    group.name("group"), sub.name("sub")]).aggregate(
         clicks=t[S.CLICKS].cast("float64").sum(), impressions=t[S.IMPRESSIONS].cast("float64").sum())
     df = g.to_pandas()
     df[S.DATE] = pd.to_datetime(df[S.DATE]).dt.date
     return df
 
 
-def _one(key: str, d: pd.DataFrame, totals: pd.DataFrame, by: str) -> FatigueFinding | None:
+def _reference(d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.DataFrame) -> pd.DataFrame:
+    """Daily clicks/impressions of the key's campaign(s) (or, without one, the account) per date."""
+    groups = [g for g in d["group"].unique() if g != ""]
+    if not groups:
+        return account
+    ref = group_totals.loc[group_totals["group"].isin(groups)].groupby(S.DATE)[["clicks", "impressions"]].sum()
+    return ref
+
+
+def _one(key: str, d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.DataFrame,
+         by: str) -> FatigueFinding | None:
+    totals = _reference(d, group_totals, account)
+    # A message runs on several ads that start and stop at different times: weight each ad's
+    # impressions by its own CTR level so ads joining or leaving are not read as decay.
+    sub_ctr = d.groupby("sub")["clicks"].sum() / d.groupby("sub")["impressions"].sum().replace(0, np.nan)
+    level = d["clicks"].sum() / max(d["impressions"].sum(), 1e-12)
+    d = d.assign(exposure=d["impressions"] * (d["sub"].map(sub_ctr).fillna(level) / level if level > 0 else 1.0))
+    d = d.groupby(S.DATE)[["clicks", "impressions", "exposure"]].sum().reset_index()
     d = d[d["impressions"] > 0].sort_values(S.DATE)
     if len(d) < MIN_DAYS or d["clicks"].sum() < MIN_CLICKS:
         return None
     first, last = d[S.DATE].iloc[0], d[S.DATE].iloc[-1]
     age = np.array([(x - first).days for x in d[S.DATE]], float)
     y, x = d["clicks"].to_numpy(float), d["impressions"].to_numpy(float)
-    rest = totals.loc[d[S.DATE]]
+    totals = totals.groupby(level=0).sum() if totals.index.has_duplicates else totals
+    rest = totals.reindex(d[S.DATE]).fillna(0.0)
     rc, ri = rest["clicks"].to_numpy() - y, rest["impressions"].to_numpy() - x
+    if (rc > 0).sum() < len(y) // 2:  # the campaign has no other volume: compare with the account
+        rest = account.reindex(d[S.DATE]).fillna(0.0)
+        rc, ri = rest["clicks"].to_numpy() - y, rest["impressions"].to_numpy() - x
     with np.errstate(divide="ignore", invalid="ignore"):
         idx = np.where((ri > 0) & (rc > 0), (rc / ri) / (rc.sum() / ri.sum()), 1.0)
-    off = np.log(x) + np.log(idx)
+    off = np.log(np.maximum(d["exposure"].to_numpy(float), 1e-12)) + np.log(idx)
     taus = np.arange(0, age[-1] - MIN_TAIL + 1, ONSET_STEP)
     if len(taus) == 0:
         return None
@@ -128,8 +156,11 @@ def detect_fatigue(
     daily = _daily(table, by, as_of)
     if daily.empty:
         return []
-    totals = daily.groupby(S.DATE)[["clicks", "impressions"]].sum()
-    found = [f for key, d in daily.groupby("key", sort=True) if (f := _one(str(key), d, totals, by)) is not None]
+    account = daily.groupby(S.DATE)[["clicks", "impressions"]].sum()
+    group_totals = daily.groupby([S.DATE, "group"])[["clicks", "impressions"]].sum().reset_index()
+    daily = daily[daily["impressions"] > 0]
+    found = [f for key, d in daily.groupby("key", sort=True)
+             if (f := _one(str(key), d, group_totals, account, by)) is not None]
     qs = bh_qvalues([f.p_value for f in found])
     out = []
     for f, q in zip(found, qs):

@@ -80,22 +80,50 @@ def revenue_at_stake(revenue_cur: float | None, metric: str, log_ratio: float | 
     return float(revenue_cur * (1.0 - math.exp(-g * log_ratio)))
 
 
-def status_of(t: RateTest, q: float | None, settings: DiagnoseSettings, explained: str | None) -> tuple[str, str]:
-    """(status, reason) by the module's status rule."""
+def status_of(own: float | None, dec: float | None, ci: tuple[float, float] | None, q: float | None,
+              settings: DiagnoseSettings, explained: str | None) -> tuple[str, str]:
+    """(status, reason) by the module's status rule. ``own``: log change of the segment against its
+    baseline; ``dec``/``ci``: the tested log effect and its interval (for a segment: relative to the
+    rest of the account; for the account: its own change)."""
     if explained:
         return "rejected", explained
-    if t.log_ratio is None or t.p_value is None or q is None:
+    if own is None or dec is None or q is None:
         return "inconclusive", "not testable: too few days or no volume in a window"
-    delta = math.expm1(t.log_ratio)
-    lo, hi = t.ci_log if t.ci_log else (-math.inf, math.inf)
     m = settings.min_effect
-    if q <= settings.fdr_q and abs(delta) >= m:
-        return "supported", f"significant after FDR (q={q:.3g}) and |change| {abs(delta):.1%} >= {m:.0%}"
+    lo, hi = ci if ci else (-math.inf, math.inf)
+    big = abs(math.expm1(own)) >= m and abs(math.expm1(dec)) >= m and own * dec > 0
+    if q <= settings.fdr_q and big:
+        return "supported", f"significant after FDR (q={q:.3g}); change {math.expm1(own):+.1%}, " \
+            f"{math.expm1(dec):+.1%} relative to the test's reference"
     if lo > math.log(1 - m) and hi < math.log(1 + m):
         return "rejected", f"the {1 - settings.alpha:.0%} interval excludes changes of {m:.0%} or more"
     if q <= settings.fdr_q:
-        return "inconclusive", f"significant (q={q:.3g}) but the change {delta:+.1%} is below the {m:.0%} minimum"
+        return "inconclusive", f"significant (q={q:.3g}) but smaller than the {m:.0%} minimum or " \
+            "not in the direction of the segment's own change"
     return "inconclusive", f"not significant after FDR (q={q:.3g}); the interval still allows a {m:.0%} change"
+
+
+def decide(c: Candidate, settings: DiagnoseSettings, explained: str | None) -> tuple:
+    """(status, reason, tested log effect, its interval) of a rate candidate."""
+    t = c.test
+    dec = c.contrast if c.segment else t
+    dec_log = dec.log_ratio if dec is not None else None
+    dec_ci = dec.ci_log if dec is not None else None
+    trend = c.extra.get("trend")
+    if trend is not None:  # the fatigue trend test decides (evaluate.Candidate.p_value)
+        dec_log = t.log_ratio if (trend.slope_per_day or 0) < 0 and (t.log_ratio or 0) < 0 else 0.0
+        dec_ci = None
+    status, reason = status_of(t.log_ratio, dec_log, dec_ci, c.q_value, settings, explained)
+    if trend is not None and status == "supported":
+        reason = (f"CTR decay with the creative's age is significant after FDR (q={c.q_value:.3g}, "
+                  f"day-level trend test) and the window change is {math.expm1(t.log_ratio):+.1%}")
+    elif c.segment and status == "supported":
+        reason = reason.replace("the test's reference", "the rest of the account (day-matched)")
+    elif status == "supported":
+        reason = f"significant after FDR (q={c.q_value:.3g}); change {math.expm1(t.log_ratio):+.1%}"
+    if status == "supported" and not c.chosen:
+        status, reason = "inconclusive", "significant, but a candidate that explains more of the change was kept"
+    return status, reason, dec_log, dec_ci
 
 
 def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[EvidenceRow]:
@@ -126,13 +154,21 @@ def rate_hypothesis(
     if c.explained_by is not None:
         r = c.residual
         rest = "no volume left" if r is None or r.log_ratio is None else (
-            f"the rest changes {math.expm1(r.log_ratio):+.1%} (p={r.p_value:.2g})")
+            f"without it the change is {math.expm1(r.log_ratio):+.1%}")
         explained = f"explained by {ids.get(c.explained_by, '?')} ({seg_label(cands[c.explained_by].segment)}): {rest}"
-    status, reason = status_of(t, c.q_value, settings, explained)
-    if status == "supported" and not c.chosen:
-        status, reason = "inconclusive", "significant, but a candidate that explains more of the change was kept"
-    eb_t = c.residual if c.explained_by is not None and c.residual is not None else t
-    est, se = eb_t.log_ratio, eb_t.se_normal
+    status, reason, dec_log, dec_ci = decide(c, settings, explained)
+    dec = c.contrast if c.segment else t
+    eb_t = dec
+    if c.explained_by is not None:
+        eb_t = (c.residual_contrast if c.segment else c.residual) or dec
+    est, se = (eb_t.log_ratio, eb_t.se_normal) if eb_t is not None else (None, None)
+    if c.extra.get("trend") is not None and c.explained_by is None and t.se_normal:
+        # the trend test decides: its z (from its p-value) with the window estimate's scale
+        from scipy import stats as _st
+
+        p = max(min(c.extra["trend_p"], 1.0), 1e-300)
+        z = float(_st.norm.isf(p / 2))
+        est, se = t.log_ratio, (abs(t.log_ratio) / z if z > 0 and t.log_ratio else t.se_normal)
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
     sign = 1 if direction == "up" else -1
     conf = confidence(est, se, prior, settings.min_effect, sign) if est is not None and se else 0.0
@@ -153,14 +189,15 @@ def rate_hypothesis(
         title += f": creative fatigue since {fat.onset_date} ({fat.decay_pct_per_week:.0%} per week)"
         actions = [a.format(seg=seg, onset=fat.onset_date) for a in FATIGUE_ACTIONS]
     ci = None
-    if t.ci_log is not None:
-        ci = [math.expm1(t.ci_log[0]), math.expm1(t.ci_log[1])]
+    if dec_ci is not None:
+        ci = [math.expm1(dec_ci[0]), math.expm1(dec_ci[1])]
     return Hypothesis(
         id=ids[me], kind=kind, title=title, metric=c.metric, direction=direction,
         segment={a: str(b) for a, b in c.segment.items()}, baseline=base, current=cur,
         delta_pct=cur / base - 1 if base and cur is not None else None,
         rate_change_pct=None if t.log_ratio is None else math.expm1(t.log_ratio), ci=ci,
-        p_value=t.p_value, q_value=c.q_value, confidence=conf,
+        relative_change_pct=None if not c.segment or dec_log is None else math.expm1(dec_log),
+        p_value=c.p_value, q_value=c.q_value, confidence=conf,
         impact=Impact(currency=currency, revenue_at_stake=revenue_at_stake(rev, c.metric, t.log_ratio),
                       spend_share=spend_share),
         status=status, reason=reason, evidence=evidence, actions=actions,

@@ -170,7 +170,12 @@ class Hypothesis(_Frozen):
         None, description="The tested change: the rate change with the mix of `mix_adjusted_by` held "
         "fixed, exp(log(A/E)) - 1 with A the current numerator and E the current denominators of each "
         "stratum at its baseline rate (equals delta_pct when mix_adjusted_by is None).")
-    ci: list[float] | None = Field(None, description="Interval on rate_change_pct at 1 - alpha.")
+    relative_change_pct: float | None = Field(
+        None, description="Segments only: the segment's change relative to the rest of the account's, "
+        "day-matched (shared daily shocks cancel); the quantity p_value, ci and confidence refer to.")
+    ci: list[float] | None = Field(
+        None, description="1 - alpha interval on the tested change: relative_change_pct for a segment, "
+        "rate_change_pct for the whole account and for mix/outage claims.")
     p_value: float | None
     q_value: float | None
     confidence: float = Field(description="See stats.confidence: P(real, this direction, |effect| > min_effect).")

@@ -54,6 +54,7 @@ class RateTest:
     dispersion: float | None
     p_value: float | None
     ci_log: tuple[float, float] | None
+    excess_var: float = 0.0  # phi * (Var(log E) - 1/B): what holding the strata fixed adds
 
     @property
     def testable(self) -> bool:
@@ -135,21 +136,19 @@ def rate_change(
     se = math.sqrt(phi * (max(var_a, 0.5) / a_**2 + max(var_e, 0.5 * var_a / max(var_a, 1e-300)) / e_**2))
     p = float(2 * stats.t.sf(abs(log_ratio / se), df))
     half = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    excess = phi * max(0.0, var_e / e_**2 - 1.0 / max(B, 0.5))
     return RateTest(**base, log_ratio=log_ratio, se=se, df=df, dispersion=phi, p_value=p,
-                    ci_log=(log_ratio - half, log_ratio + half))
-
-
-DAY_PHI = "stratified"
+                    ci_log=(log_ratio - half, log_ratio + half), excess_var=excess)
 
 
 def _dispersion(y, x, mu, current, day, cell_live, n_live) -> tuple[float | None, int]:
-    """max(cell-level Pearson phi, day-level Pearson phi of the unstratified model) and its df.
+    """max(cell-level Pearson phi, day-level Pearson phi) and the day-level df.
 
     The cell-level estimate (day x stratum cells around their stratum x window rates, over
     ``n_cells - 2 n_strata`` df) sees over-dispersion inside strata; the day-level estimate (daily
-    totals around the window's pooled rate, ``n_days - 2`` df) sees shocks shared by every stratum
-    of a day, which cell residuals cannot add up. Taking the larger keeps the day the unit of
-    evidence without letting many strata over-fit 14 daily totals.
+    totals around the sum of their cells' fitted values, ``n_days - 2`` df) sees shocks shared by
+    every stratum of a day, which cell residuals cannot add up. Taking the larger keeps the day
+    the unit of evidence.
     """
     yl, xl, ml, cl, dl = y[cell_live], x[cell_live], mu[cell_live], current[cell_live], day[cell_live]
     d_codes, d_inv = np.unique(dl, return_inverse=True)
@@ -159,11 +158,7 @@ def _dispersion(y, x, mu, current, day, cell_live, n_live) -> tuple[float | None
     df_day = len(d_codes) - 2
     if df_day < 1:
         return None, 0
-    if DAY_PHI == "plain":
-        rate_w = {w: obs_d[cur_d == w].sum() / x_d[cur_d == w].sum() for w in (False, True)}
-        mu_d = x_d * np.where(cur_d, rate_w[True], rate_w[False])
-    else:
-        mu_d = np.bincount(d_inv, ml, len(d_codes))
+    mu_d = np.bincount(d_inv, ml, len(d_codes))
     pos = mu_d > 0
     phi_day = float(np.sum((obs_d[pos] - mu_d[pos]) ** 2 / mu_d[pos])) / df_day
     df_cell = int(len(yl)) - 2 * n_live
@@ -172,6 +167,89 @@ def _dispersion(y, x, mu, current, day, cell_live, n_live) -> tuple[float | None
         pc = ml > 0
         phi_cell = float(np.sum((yl[pc] - ml[pc]) ** 2 / ml[pc])) / df_cell
     return max(phi_day, phi_cell), df_day
+
+
+@dataclass(frozen=True)
+class ContrastTest:
+    """Result of :func:`contrast_change`: log of (segment's change) / (rest's change)."""
+
+    log_ratio: float | None
+    se: float | None
+    df: int
+    dispersion: float | None
+    p_value: float | None
+    ci_log: tuple[float, float] | None
+
+    @property
+    def se_normal(self) -> float | None:
+        if self.se is None:
+            return None
+        return self.se * math.sqrt(self.df / (self.df - 2)) if self.df > 2 else self.se * 3.0
+
+
+def contrast_change(
+    seg: np.ndarray, seg_exposure: np.ndarray, rest: np.ndarray, rest_exposure: np.ndarray,
+    current: np.ndarray, *, numerator: str, alpha: float = 0.05,
+) -> ContrastTest:
+    """Day-matched test that a segment changed differently from the rest of the account.
+
+    Per day d: the segment's numerator ``s_d`` and the rest's ``r_d``, with exposures (the
+    denominators, or the numerators expected at baseline stratum rates when mix is held fixed).
+    With a multiplicative day effect shared by both (``E[s_d] = e_sd * exp(a_d + b + g * cur_d)``,
+    ``E[r_d] = e_rd * exp(a_d)``), conditioning on the day total ``n_d = s_d + r_d`` removes the
+    day effects exactly: ``s_d | n_d ~ Binomial(n_d, pi_d)``, ``logit pi_d = log(e_sd / e_rd) + b +
+    g * cur_d``. ``g`` -- the log ratio of the segment's change to the rest's -- is fitted by
+    Newton-Raphson, the dispersion is Pearson X^2 / (n_days - 2) (quasi-binomial; floored at 1 for
+    counts), and ``g / se`` is referred to a t with n_days - 2 df. Shocks shared by the whole
+    account (weekdays, auctions) thus cancel instead of drowning segment effects, and a change of
+    the whole account is not attributed to any one segment.
+    """
+    s, es, r, er = (np.asarray(a, float) for a in (seg, seg_exposure, rest, rest_exposure))
+    cur = np.asarray(current, bool)
+    ok = (es > 0) & (er > 0) & (s + r > 0)
+    s, es, r, er, cur = s[ok], es[ok], r[ok], er[ok], cur[ok]
+    df = len(s) - 2
+    none = ContrastTest(None, None, max(df, 0), None, None, None)
+    if df < 1 or cur.all() or not cur.any() or s.sum() <= 0 or r.sum() <= 0:
+        return none
+    n = s + r
+    off = np.log(es / er)
+    X = np.column_stack([np.ones_like(off), cur.astype(float)])
+    theta = np.array([math.log(max(s.sum(), 0.5) / max(r.sum(), 0.5)) - float(np.mean(off)), 0.0])
+    for _ in range(50):
+        pi = 1.0 / (1.0 + np.exp(-(off + X @ theta)))
+        w = n * pi * (1 - pi)
+        info = X.T @ (X * w[:, None]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(info, X.T @ (s - n * pi))
+        step = np.clip(step, -5, 5)
+        theta = theta + step
+        if np.max(np.abs(step)) < 1e-9:
+            break
+    pi = 1.0 / (1.0 + np.exp(-(off + X @ theta)))
+    w = n * pi * (1 - pi)
+    info = X.T @ (X * w[:, None]) + 1e-9 * np.eye(2)
+    pos = w > 0
+    phi = float(np.sum((s[pos] - n[pos] * pi[pos]) ** 2 / w[pos])) / df
+    if numerator in S.COUNT_MEASURES:
+        phi = max(phi, 1.0)
+    phi = max(phi, 1e-12)
+    g = float(theta[1])
+    se = math.sqrt(phi * float(np.linalg.inv(info)[1, 1]))
+    if not math.isfinite(g) or not math.isfinite(se) or se <= 0:
+        return none
+    p = float(2 * stats.t.sf(abs(g / se), df))
+    half = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    return ContrastTest(g, se, df, phi, p, (g - half, g + half))
+
+
+def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
+    """The same contrast with ``extra_var`` added to its variance (p-value and interval redone)."""
+    if t.se is None or t.log_ratio is None or extra_var <= 0 or t.df < 1:
+        return t
+    se = math.sqrt(t.se**2 + extra_var)
+    p = float(2 * stats.t.sf(abs(t.log_ratio / se), t.df))
+    half = float(stats.t.ppf(1 - alpha / 2, t.df)) * se
+    return ContrastTest(t.log_ratio, se, t.df, t.dispersion, p, (t.log_ratio - half, t.log_ratio + half))
 
 
 def bh_qvalues(p_values: list[float | None]) -> list[float | None]:

@@ -197,15 +197,32 @@ def allocate_budget(
             expected_revenue_current=estimate(pc, bc), expected_revenue_proposed=estimate(pn, bn),
             curve=curve, status="kept" if c in reasons else "optimised", reason=reasons.get(c),
         ))
+    uplift = estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b)
     return BudgetPlan(
         status="ok", total=float(x.sum()), current_total=round(cur_total, 2), campaigns=rows,
         expected_revenue_current=estimate(rev_cur_p, rev_cur_b),
         expected_revenue_proposed=estimate(rev_new_p, rev_new_b),
-        expected_uplift=estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b),
+        expected_uplift=uplift, verdict=_plan_verdict(uplift, total, cur_total, kept=len(kept), n=len(names)),
         expected_roas_current=estimate(rev_cur_p / cur.sum(), rev_cur_b / cur.sum()),
         expected_roas_proposed=estimate(rev_new_p / x.sum(), rev_new_b / x.sum()),
         **common,
     )
+
+
+def _plan_verdict(uplift: Estimate, total: float, cur_total: float, kept: int, n: int) -> str:
+    """What the uplift interval supports, in words."""
+    same = abs(total - cur_total) <= 0.005 * cur_total
+    what = "reallocating the same budget" if same else f"moving to {total:,.2f}/day (from {cur_total:,.2f})"
+    span = f"{uplift.mean:+,.2f} revenue/day (80% interval {uplift.lo80:+,.2f} to {uplift.hi80:+,.2f})"
+    note = f"; {kept} of {n} campaigns keep their budget (see reasons)" if kept else ""
+    if not same:
+        note = f" ({uplift.mean / (total - cur_total):.2f} revenue per unit of spend changed){note}"
+    if uplift.lo80 > 0:
+        return f"{what} is expected to add {span}{note}"
+    if uplift.hi80 < 0:
+        return f"{what} is expected to lose {span}{note}"
+    return (f"the curves cannot tell {what} apart from the current plan: {span} includes zero; "
+            f"keep the current split or test the largest moves{note}")
 
 
 def _exact_cents(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:

@@ -30,6 +30,8 @@ from fb_analyst.forecast.series import PreparedSeries, prepare_series
 from fb_analyst.settings import Settings
 
 _LIVE_TIERS = ("full", "simple")
+#: A model must beat the historic mean's backtest MASE by this much for the verdict to claim movement.
+MATERIAL_GAIN = 0.05
 
 
 @dataclass
@@ -165,17 +167,20 @@ def verdict(o: Outcome) -> str:
     change = (fmean / hist7 - 1) if hist7 > 0 else 0.0
     direction = "stay about level" if abs(change) < 0.03 else ("rise" if change > 0 else "fall")
     tail = f" (next {len(o.forecast)} days vs last 7: {change:+.0%})"
-    if model == "HistoricAverage":
+    if model in ("HistoricAverage", "HistoricAverage/HistoricAverage"):
         return "no predictable movement beyond the average" + tail
     if model == "Naive":
         return "best guess is the latest value; no stable level, trend or weekly pattern found" + tail
     if model == "SeasonalNaive":
         return "a repeating weekly pattern: next week looks like last week" + tail
     mean_c = next((c for c in o.candidates if c.model == "HistoricAverage"), None)
-    gain = ""
     if mean_c is not None and mean_c.mase and o.chosen.mase:
-        gain = f"; backtest error {1 - o.chosen.mase / mean_c.mase:.0%} below the historic mean"
-    return f"expected to {direction}{tail}{gain}"
+        gain = 1 - o.chosen.mase / mean_c.mase
+        if gain < MATERIAL_GAIN:
+            return (f"no predictable movement beyond the average: {model} is only {gain:.0%} more accurate "
+                    f"than the historic mean in backtest{tail}")
+        return f"expected to {direction}{tail}; backtest error {gain:.0%} below the historic mean"
+    return f"expected to {direction}{tail}"
 
 
 def to_series_forecast(o: Outcome, method: str) -> SeriesForecast:
@@ -192,6 +197,8 @@ def to_series_forecast(o: Outcome, method: str) -> SeriesForecast:
     if not points:
         status = "skipped"
     reason = p.reason if status != "ok" else None
+    if status == "skipped" and reason is None:
+        reason = "; ".join(o.notes) or "no model could produce a forecast"
     notes = list(p.notes) + ([p.reason] if status == "ok" and p.reason else []) + o.notes
     return SeriesForecast(
         key=p.key, metric=p.metric, method=method if points else "none",

@@ -123,6 +123,7 @@ class BudgetPlan(_Frozen):
     expected_uplift: Estimate | None = Field(None, description="Proposed minus current revenue/day.")
     expected_roas_current: Estimate | None = None
     expected_roas_proposed: Estimate | None = None
+    verdict: str = Field("", description="Plain reading of the uplift interval.")
     caveat: str = CAVEAT
 
 

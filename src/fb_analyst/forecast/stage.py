@@ -63,14 +63,23 @@ def build_forecasts(
     outcomes = forecast_prepared(additive + direct_ratio, engine, horizon=fs.horizon, last_date=last_date,
                                  tolerance=fs.selection_tolerance)
     series: list[SeriesForecast] = [to_series_forecast(outcomes[p.uid], "direct") for p in additive]
+    comps: dict[str, Outcome | None] = {}
+    if method in ("components", "auto"):
+        for p in ratios:
+            kpi = get_kpi(p.metric)
+            prefix = p.uid.split(":")[0]
+            comps[p.uid] = ratio_from_components(p, outcomes[f"{prefix}:{kpi.numerator}"],
+                                                 outcomes[f"{prefix}:{kpi.denominator}"], kpi.scale, last_date,
+                                                 fs.horizon)
+    if method == "components":
+        # A ratio whose components give no forecast (e.g. a zero denominator forecast) is modelled directly.
+        missing = [p for p in ratios if comps.get(p.uid) is None]
+        outcomes.update(forecast_prepared(missing, engine, horizon=fs.horizon, last_date=last_date,
+                                          tolerance=fs.selection_tolerance))
+        for p in missing:
+            outcomes[p.uid].notes.append("component forecasts could not form the ratio; modelled directly")
     for p in ratios:
-        kpi = get_kpi(p.metric)
-        prefix = p.uid.split(":")[0]
-        comp = None
-        if method in ("components", "auto"):
-            comp = ratio_from_components(p, outcomes[f"{prefix}:{kpi.numerator}"],
-                                         outcomes[f"{prefix}:{kpi.denominator}"], kpi.scale, last_date, fs.horizon)
-        direct = outcomes.get(p.uid)
+        comp, direct = comps.get(p.uid), outcomes.get(p.uid)
         chosen, how = _pick_ratio(comp, direct, method)
         if chosen is None:
             chosen, how = (direct or Outcome(p)), "direct"
@@ -81,7 +90,7 @@ def build_forecasts(
 
 
 def _pick_ratio(comp: Outcome | None, direct: Outcome | None, method: str) -> tuple[Outcome | None, str]:
-    if method == "components" or direct is None or direct.forecast is None:
+    if comp is not None and (method == "components" or direct is None or direct.forecast is None):
         return comp, "ratio_of_components"
     if method == "direct" or comp is None:
         return direct, "direct"

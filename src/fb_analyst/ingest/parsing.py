@@ -22,7 +22,8 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 
-NULL_TOKENS = ("", "-", "--", "n/a", "na", "null", "none", "nan", "#n/a")
+#: Cell texts meaning "no value" (case variants included for readers that match exactly).
+NULL_TOKENS = ("", "-", "--", "n/a", "N/A", "null", "NULL", "nan", "NaN", "#N/A", "#n/a")
 _CURRENCY_CHARS = "$€£¥₹₩₽¢₺₫₱"
 # Decorations removed before a number is cast: spaces (incl. NBSP, thin spaces), apostrophes
 # (Swiss thousands), currency symbols, percent signs, a leading/trailing 3-letter currency code.
@@ -88,14 +89,19 @@ def number_expr(col: ibis.Value, decimal: str) -> ibis.Value:
     parsed = ibis.ifelse(negative, -body.try_cast("float64"), body.try_cast("float64"))
     if decimal == ".":
         parsed = ibis.coalesce(s.try_cast("float64"), parsed)  # fast path for plain numbers
-    return ibis.ifelse(parsed.isnan() | parsed.isinf(), ibis.null("float64"), parsed)
+    return parsed
+
+
+def finite(x: ibis.Value) -> ibis.Value:
+    """NULL for NaN/inf (``try_cast('nan')`` succeeds); apply on a column, not a big expression."""
+    return ibis.ifelse(x.isnan() | x.isinf(), ibis.null("float64"), x)
 
 
 def is_blank(col: ibis.Value) -> ibis.Value:
     """True where a raw cell means 'no value' (NULL, empty, '-', 'n/a', ...)."""
     if not col.type().is_string():
         return col.isnull()
-    return col.isnull() | col.strip().lower().isin(NULL_TOKENS)
+    return col.isnull() | col.strip().lower().isin(sorted({t.lower() for t in NULL_TOKENS}))
 
 
 # ----------------------------------------------------------------------------- dates
@@ -169,8 +175,9 @@ def date_expr(col: ibis.Value, order: str) -> ibis.Value:
         return col
     if t.is_timestamp():
         return col.date()
-    s = col.cast("string").strip().re_replace(r"[T ].*$", "")
-    tries = [s.try_cast("date")]
+    text = col.cast("string")
+    s = text.strip().re_replace(r"[T ].*$", "")
+    tries = [text.try_cast("date"), s.try_cast("date")]  # the first is the fast path for ISO dates
     fmts = _FORMATS["ymd"] + (_FORMATS[order] if order != "ymd" else ())
     tries += [_try_strptime(s, f).cast("date") for f in fmts]
     return ibis.coalesce(*tries)
@@ -183,7 +190,7 @@ def date_expr(col: ibis.Value, order: str) -> ibis.Value:
 def parse_numbers(values: list[Any], decimal: str = ".", con: Any = None) -> list[float | None]:
     """Parse cell texts with :func:`number_expr` on ``con`` (default in-memory DuckDB)."""
     t = ibis.memtable({"v": [None if v is None else str(v) for v in values]}, schema={"v": "string"})
-    out = _run(t.select(x=number_expr(t.v, decimal), i=ibis.row_number()).order_by("i"), con)
+    out = _run(t.select(x=finite(number_expr(t.v, decimal)), i=ibis.row_number()).order_by("i"), con)
     return [None if v is None or v != v else float(v) for v in out["x"]]
 
 

@@ -3,9 +3,11 @@
 Maps headers, decides the decimal mark and date order from a sample of the file, parses every
 cell, applies Ads Manager blank-is-zero, recovers missing measures, and computes per row the
 hard-violation reasons, soft-anomaly flags and a duplicate hash. All of it is row-local, so the
-whole thing is one streaming pass of the engine over the file.
+whole thing is one streaming pass of the engine over the file. Text columns pass through raw:
+their repair happens later on distinct values (see ``stage``).
 
-Staging layout (``STAGE_FIXED`` + present dimensions/measures): see ``stage_columns``.
+The work is split into layers, each a temporary engine view: Ibis inlines a column expression
+into every place that uses it, which would repeat the parsing once per reference.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ import ibis
 from fb_analyst import schema as S
 from fb_analyst.errors import EmptyInputError
 from fb_analyst.ingest import mapping as M
-from fb_analyst.ingest.parsing import Decision, date_expr, decide_date_order, decide_decimal, is_blank, number_expr
+from fb_analyst.ingest.parsing import (
+    Decision, date_expr, decide_date_order, decide_decimal, finite, is_blank, number_expr,
+)
 from fb_analyst.ingest.readers import RawSource
-from fb_analyst.ingest.validate import SOFT_RULES, hard_reasons, impute, soft_flags
+from fb_analyst.ingest.validate import ROW_SOFT_RULES, hard_reasons, impute, soft_flags
 from fb_analyst.settings import Settings
 
-FILE_IDX, DATE_RAW, REASON, HASH, RAW, ACTION_TYPE = "_file", "_date_raw", "_reason", "_hash", "_raw", "_action_type"
+FILE_IDX, REASON, RAW, ACTION_TYPE = "_file", "_reason", "_raw", "_action_type"
 _RESULTS_COLUMNS = (S.CLICKS, S.PURCHASES, S.REVENUE, M.ROAS)
-_SUMMARY_NAME = r"^\s*(total|totals|grand total|summary|results from .*|total results.*)\s*$"
+_SUMMARY_NAME = r"(?i)^\s*(total|totals|grand total|summary|results from .*|total results.*)\s*$"
+_DISTINCT_CAP = 2_000  # distinct texts per column looked at to decide the decimal mark
 
 
 def rule_col(measure: str) -> str:
+    """Staging column with the index (in IMPUTATION_RULES) of the rule that filled ``measure``."""
     return f"_rule_{measure}"
 
 
@@ -50,8 +56,28 @@ class PreparedFile:
     blank_results_are_zero: bool
 
 
+def _decide(t: ibis.Table, raw: dict[str, Any], numeric: list[str], src: RawSource,
+            settings: Settings) -> tuple[Decision | None, Decision]:
+    """Decimal mark and date order from the first rows (all distinct dates if ambiguous)."""
+    texts = [r for r in [*numeric, S.DATE] if raw[r].type().is_string()]
+    sample = (t.select(*[raw[r].name(r) for r in texts]).limit(settings.ingest.decision_sample_rows).execute()
+              if texts else None)
+    decimal = None
+    if sample is not None and any(r in sample.columns for r in numeric):
+        values = [v for r in numeric if r in sample.columns for v in sample[r].dropna().unique()[:_DISTINCT_CAP]]
+        decimal = decide_decimal([str(v) for v in values], src.delimiter)
+    order = Decision("ymd", f"typed {raw[S.DATE].type()} column")
+    if sample is not None and S.DATE in sample.columns:
+        order = decide_date_order([str(v) for v in sample[S.DATE].dropna().unique()], settings.ingest.date_order)
+        if "ambiguous" in order.evidence and len(sample) >= settings.ingest.decision_sample_rows:
+            # The sample may be the first days of a month: decide on every distinct date.
+            every = t.select(d=raw[S.DATE]).distinct().execute()["d"].dropna()
+            order = decide_date_order([str(v) for v in every], settings.ingest.date_order)
+    return decimal, order
+
+
 def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view: str) -> PreparedFile:
-    """Build the lazy staging expression for one file (nothing is computed but a small sample).
+    """Build the lazy staging expression for one file (only a small sample is computed).
 
     ``view`` prefixes the temporary engine views holding the intermediate layers.
     """
@@ -61,63 +87,41 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     if t.limit(1).count().execute() == 0:
         raise EmptyInputError(f"{src.label}: has a header but no data rows; export the report again with at least one row")
     raw = {role: t[h] for role, h in cmap.sources.items()}
-    numeric_roles = [r for r in (*S.MEASURES, M.CTR, M.ROAS, M.CPC, M.CPM, M.CPA) if r in raw]
-    sample = t.select(
-        *[raw[r].cast("string").name(r) for r in numeric_roles + [S.DATE] if raw[r].type().is_string()]
-    ).limit(settings.ingest.decision_sample_rows).execute() if any(
-        raw[r].type().is_string() for r in numeric_roles + [S.DATE]
-    ) else None
-
-    decimal = None
-    if sample is not None and any(r in sample.columns for r in numeric_roles):
-        values = [v for r in numeric_roles if r in sample.columns for v in sample[r].dropna().unique().tolist()]
-        decimal = decide_decimal(values, src.delimiter)
-    date_order = Decision("ymd", f"typed {raw[S.DATE].type()} column")
-    if raw[S.DATE].type().is_string():
-        dates = sample[S.DATE].dropna().unique().tolist()
-        date_order = decide_date_order(dates, settings.ingest.date_order)
-        if "ambiguous" in date_order.evidence and len(sample) >= settings.ingest.decision_sample_rows:
-            # The sample may be the first days of a month: decide on every distinct date.
-            every = t.select(d=raw[S.DATE].cast("string")).distinct().execute()["d"].dropna().tolist()
-            date_order = decide_date_order(every, settings.ingest.date_order)
-    dec = decimal.value if decimal else "."
-
-    # Layer 1 (a view): parse every cell once. Layers are separate views because Ibis inlines
-    # column expressions into every use, which would repeat the parsing per reference.
-    zero_blanks = cmap.source_kind == "ads_manager"  # Meta writes zero results as blank cells
-    headers_all = headers + [c for c in t.columns if c.startswith("_") and c != S.SOURCE_ROW]
+    numeric = [r for r in (*S.MEASURES, M.CTR, M.ROAS, M.CPC, M.CPM, M.CPA) if r in raw]
+    decimal, date_order = _decide(t, raw, numeric, src, settings)
+    ads_manager = cmap.source_kind == "ads_manager"  # Meta writes zero results as blank cells
     dims = [d for d in S.DIMENSIONS if d in raw]
+    headers_all = headers + [c for c in t.columns if c.startswith("_")]
+
+    # Layer 1: parse each cell once.
+    blank_roles = [*numeric, S.DATE, S.CAMPAIGN] + ([d for d in (S.ADSET, S.AD) if d in raw] if ads_manager else [])
     l1: dict[str, Any] = {h: t[h] for h in headers_all}
     l1[S.SOURCE_ROW] = t[S.SOURCE_ROW].cast("int64")
-    for role, col in raw.items():
-        l1[f"_b_{role}"] = is_blank(col)
-    for role in numeric_roles:
-        l1[f"_p_{role}"] = number_expr(raw[role], dec)
-    l1[f"_p_{S.DATE}"] = date_expr(raw[S.DATE], date_order.value)
-    if M.DATE_END in raw:
-        l1[f"_p_{M.DATE_END}"] = date_expr(raw[M.DATE_END], date_order.value)
-    for d in dims:
-        text = raw[d].cast("string")  # kept raw: whitespace and mojibake are repaired per distinct value
-        l1[f"_p_{d}"] = ibis.ifelse(text.strip() == "", ibis.null("string"), text)
-    l1[HASH] = ibis.struct({h: t[h].cast("string") for h in headers_all}).hash()
+    for role in blank_roles:
+        # CSV null tokens ('', '-', 'n/a', ...) are already NULL (read_csv nullstr)
+        l1[f"_b_{role}"] = raw[role].isnull() if src.nulls_normalised else is_blank(raw[role])
+    for role in numeric:
+        l1[f"_p_{role}"] = number_expr(raw[role], decimal.value if decimal else ".")
+    for role in (S.DATE, M.DATE_END):
+        if role in raw:
+            l1[f"_p_{role}"] = date_expr(raw[role], date_order.value)
     p1 = _view(con, f"{view}_l1", t.select(**l1))
 
-    blank = {role: p1[f"_b_{role}"] for role in raw}
-    cols: dict[str, Any] = {r: p1[f"_p_{r}"] for r in [*numeric_roles, S.DATE, *dims]}
-    if M.DATE_END in raw:
-        cols[M.DATE_END] = p1[f"_p_{M.DATE_END}"]
-    unparsed = {r: ~blank[r] & cols[r].isnull() for r in numeric_roles}
+    blank = {r: p1[f"_b_{r}"] for r in blank_roles}
+    cols: dict[str, Any] = {r: finite(p1[f"_p_{r}"]) for r in numeric}
+    unparsed = {r: ~blank[r] & cols[r].isnull() for r in numeric}
     if M.CTR in cols and cmap.ctr_is_percent:
         cols[M.CTR] = cols[M.CTR] / 100.0
-    if zero_blanks:
+    if ads_manager:
         for r in _RESULTS_COLUMNS:
             if r in cols:
                 cols[r] = ibis.ifelse(blank[r], ibis.literal(0.0), cols[r])
     raw_counts = {m: cols[m] for m in S.COUNT_MEASURES if m in cols}
 
-    # Layer 2 (a view): recovery of missing measures, plus what layer 3 needs.
+    # Layer 2: recovery of missing measures from the same row.
     values, rules = impute(cols)
-    l2: dict[str, Any] = {h: p1[h] for h in headers_all + [S.SOURCE_ROW, HASH]}
+    l2: dict[str, Any] = {h: p1[h] for h in headers_all + [S.SOURCE_ROW]}
+    l2 |= {f"_p_{r}": p1[f"_p_{r}"] for r in (S.DATE, M.DATE_END) if r in raw}
     l2 |= {f"_v_{k}": v for k, v in values.items()}
     l2 |= {f"_r_{m}": r for m, r in rules.items()}
     l2 |= {f"_u_{m}": u for m, u in unparsed.items()}
@@ -126,20 +130,19 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     p2 = _view(con, f"{view}_l2", p1.select(**l2))
 
     # Layer 3: hard reasons, soft flags, the staging layout.
-    values = {k: p2[f"_v_{k}"] for k in values}
+    values = {k: p2[f"_v_{k}"] for k in values} | {r: p2[f"_p_{r}"] for r in (S.DATE, M.DATE_END) if r in raw}
     rules = {m: p2[f"_r_{m}"] for m in rules}
     unparsed = {m: p2[f"_u_{m}"] for m in unparsed}
     blank = {r: p2[f"_b_{r}"] for r in blank}
-    raw_counts = {m: p2[f"_c_{m}"] for m in raw_counts}
-    others = [d for d in (S.ADSET, S.AD) if d in raw]
-    summary = p2[cmap.sources[S.CAMPAIGN]].cast("string").re_search(f"(?i){_SUMMARY_NAME}").fill_null(False)
-    if zero_blanks:
+    summary = ibis.literal(False)
+    if ads_manager:  # total rows: "Total"-like names, or no entity names at all
         entity_blank = blank[S.CAMPAIGN]
-        for d in others:
-            entity_blank = entity_blank & blank[d]
-        summary = summary | entity_blank
+        for d in (S.ADSET, S.AD):
+            if d in blank:
+                entity_blank = entity_blank & blank[d]
+        summary = p2[cmap.sources[S.CAMPAIGN]].re_search(_SUMMARY_NAME).fill_null(False) | entity_blank
     reason = hard_reasons(values, blank, unparsed, summary)
-    flags = soft_flags(values, rules, raw_counts, settings.ingest.ctr_tolerance)
+    flags = soft_flags(values, rules, {m: p2[f"_c_{m}"] for m in raw_counts}, settings.ingest.ctr_tolerance)
 
     if S.CURRENCY in raw:
         currency_expr = p2[cmap.sources[S.CURRENCY]].cast("string").strip().upper()
@@ -150,26 +153,27 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         currency_expr = ibis.literal(currency)
 
     out: dict[str, Any] = {
-        FILE_IDX: ibis.literal(index, "int64"),
-        S.SOURCE_FILE: ibis.literal(src.label),
+        FILE_IDX: ibis.literal(index, "int16"),
         S.SOURCE_ROW: p2[S.SOURCE_ROW],
-        DATE_RAW: p2[cmap.sources[S.DATE]].cast("string"),
         S.DATE: values[S.DATE],
-        **{d: values[d] for d in dims},
-        **{m: values[m] for m in S.MEASURES if m in values},
+        **{d: p2[cmap.sources[d]].cast("string") for d in dims},
+        **{m: (values[m].round().cast("int64") if m in S.COUNT_MEASURES else values[m])
+           for m in S.MEASURES if m in values},
         **{rule_col(m): rules[m] for m in S.MEASURES if m in rules},
         S.CURRENCY: currency_expr,
         REASON: reason,
-        **{warn_col(k): flags.get(k, ibis.literal(False)) for k in SOFT_RULES},
-        HASH: p2[HASH],
-        RAW: ibis.ifelse(reason.notnull(), ibis.struct({h: p2[h].cast("string") for h in headers}).cast("json"),
-                         ibis.null("json")),
+        **{warn_col(k): flags.get(k, ibis.literal(False)) for k in ROW_SOFT_RULES},
+        **{f"_h_{h}": p2[h] for h in headers},
         ACTION_TYPE: p2[ACTION_TYPE].cast("string") if ACTION_TYPE in p2.columns else ibis.null("string"),
     }
-    t = p2
-    expr = t.select(**{k: v.name(k) if hasattr(v, "name") else v for k, v in out.items()})
+    p3 = _view(con, f"{view}_l3", p2.select(**{k: v.name(k) for k, v in out.items()}))
+    # The raw cells travel only with rejected rows (quarantine.csv).
+    raw_cells = ibis.struct({h: p3[f"_h_{h}"].cast("string") for h in headers}).cast("json")
+    final = [p3[c] for c in out if not c.startswith("_h_")]
+    final.append(ibis.ifelse(p3[REASON].notnull(), raw_cells, ibis.null("json")).name(RAW))
+    expr = p3.select(*final)
     api_zero = cmap.source_kind == "marketing_api" and bool(src.notes.get("action_lists"))
-    return PreparedFile(src, cmap, expr, decimal, date_order, currency, currency_source, zero_blanks or api_zero)
+    return PreparedFile(src, cmap, expr, decimal, date_order, currency, currency_source, ads_manager or api_zero)
 
 
 def _view(con: Any, name: str, expr: ibis.Table) -> ibis.Table:
@@ -185,10 +189,10 @@ def conform(files: list[PreparedFile]) -> tuple[ibis.Table, list[str], list[str]
     """
     dims = [d for d in S.DIMENSIONS if any(d in f.table.columns for f in files)]
     measures = [m for m in S.MEASURES if any(m in f.table.columns for f in files)]
-    order = [FILE_IDX, S.SOURCE_FILE, S.SOURCE_ROW, DATE_RAW, S.DATE, *dims, *measures,
-             *[rule_col(m) for m in measures], S.CURRENCY, REASON, *[warn_col(k) for k in SOFT_RULES],
-             HASH, RAW, ACTION_TYPE]
-    types = {rule_col(m): "string" for m in measures} | {m: "float64" for m in measures} | {d: "string" for d in dims}
+    order = [FILE_IDX, S.SOURCE_ROW, S.DATE, *dims, *measures, *[rule_col(m) for m in measures],
+             S.CURRENCY, REASON, *[warn_col(k) for k in ROW_SOFT_RULES], ACTION_TYPE, RAW]
+    types = ({rule_col(m): "int8" for m in measures} | {d: "string" for d in dims}
+             | {m: "int64" if m in S.COUNT_MEASURES else "float64" for m in measures})
     parts = []
     for f in files:
         t = f.table

@@ -26,6 +26,7 @@ from typing import Any
 import ibis
 
 from fb_analyst.errors import EmptyInputError, InputError
+from fb_analyst.ingest.parsing import NULL_TOKENS
 
 SUPPORTED = ".csv, .tsv, .txt, .xlsx, .json, .jsonl, .ndjson, .parquet"
 _TEXT_EXT = {".csv", ".tsv", ".txt", ".tab"}
@@ -58,6 +59,7 @@ class RawSource:
     encoding: str | None = None
     bom: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
+    nulls_normalised: bool = False  # True when the reader already turned null tokens into NULL
 
     @property
     def label(self) -> str:
@@ -141,8 +143,14 @@ def _detect_encoding(head: bytes) -> tuple[str, bool]:
             return "utf-8", False
     from charset_normalizer import from_bytes
 
-    best = from_bytes(head).best()
-    enc = (best.encoding if best else "cp1252").replace("_", "-")
+    results = from_bytes(head)
+    best = results.best()
+    if best is None:
+        return "cp1252", False
+    # Short samples decode equally well in several code pages; among equals prefer Windows-1252,
+    # what Excel writes on Western machines.
+    ties = {r.encoding for r in results if (r.chaos, r.coherence) == (best.chaos, best.coherence)}
+    enc = "cp1252" if "cp1252" in ties else best.encoding.replace("_", "-")
     return ("cp1252" if enc in {"ascii", "latin-1", "iso8859-1"} else enc), False
 
 
@@ -216,11 +224,11 @@ def _read_delimited(path: Path, con: Any, name: str, workdir: Path, fmt: str) ->
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, row_number() OVER () + 1 AS source_row "
         f"FROM read_csv({_sql_str(str(read_path))}, delim={_sql_str(delim)}, header=true, "
         "all_varchar=true, quote='\"', escape='\"', null_padding=true, strict_mode=false, "
-        "normalize_names=false, skip=0)"
+        f"normalize_names=false, skip=0, nullstr=[{', '.join(_sql_str(t) for t in NULL_TOKENS)}])"
     )
     table = con.table(name)
     return RawSource(path, "tsv" if delim == "\t" else fmt, table, delimiter=_DELIM_NAMES[delim],
-                     encoding=encoding, bom=bom)
+                     encoding=encoding, bom=bom, nulls_normalised=True)
 
 
 def _read_xlsx(path: Path, con: Any, name: str) -> RawSource:

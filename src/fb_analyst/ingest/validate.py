@@ -14,6 +14,7 @@ is evaluated here.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -50,22 +51,23 @@ def _div(num: Any, den: Any) -> Any:
 
 
 def impute(cols: Cols) -> tuple[Cols, Cols]:
-    """Fill missing measures from same-row redundant columns. Returns (values, rule per measure).
+    """Fill missing measures from same-row redundant columns.
 
-    Only original values feed a formula (no chains of imputed values).
+    Returns (values, rule index per measure): the index into ``IMPUTATION_RULES[measure]`` of the
+    rule used, NULL where the value was not imputed. Only original values feed a formula.
     """
     values, rules = dict(cols), {}
     for measure, candidates in IMPUTATION_RULES.items():
         if measure not in cols:
             continue
-        value, rule = cols[measure], ibis.null("string")
-        for text, needs, formula in reversed(candidates):  # reversed: the first rule ends outermost
+        value, rule = cols[measure], ibis.null("int8")
+        for i, (_text, needs, formula) in reversed(list(enumerate(candidates))):  # first rule outermost
             if not all(n in cols for n in needs):
                 continue
             est = formula(cols)
             ok = cols[measure].isnull() & est.notnull()
             value = ibis.ifelse(ok, est, value)
-            rule = ibis.ifelse(ok, ibis.literal(text), rule)
+            rule = ibis.ifelse(ok, ibis.literal(i, "int8"), rule)
         values[measure], rules[measure] = value, rule
     return values, rules
 
@@ -81,28 +83,39 @@ HARD_RULES: dict[str, str] = {
     "clicks_gt_impressions": "clicks exceed impressions",
 }
 
-SOFT_RULES: dict[str, str] = {
+#: Soft anomalies computed per row in the engine.
+ROW_SOFT_RULES: dict[str, str] = {
     "ctr_mismatch": "ctr column disagrees with clicks / impressions beyond ingest.ctr_tolerance",
     "purchases_gt_clicks": "more purchases than clicks",
-    "audience_label_mismatch": "audience label in the ad set name contradicts audience_type",
     "fractional_count": "a count (impressions, clicks, purchases) had a fractional part; rounded",
     "multi_day_row": "row covers several days (reporting start != end); dated by its start",
 }
+#: All soft anomalies; the audience check runs on distinct (ad set, audience_type) pairs.
+SOFT_RULES: dict[str, str] = {
+    **ROW_SOFT_RULES,
+    "audience_label_mismatch": "audience label in the ad set name contradicts audience_type",
+}
 
 _AUDIENCE_LABELS = {
-    "lookalike": r"(^|[^a-z])(lal\d*|lookalike|lla)([^a-z]|$)",
-    "retargeting": r"(^|[^a-z])(retarget\w*|remarketing|rt|atc|wc|vc|engagers)([^a-z]|$)",
-    "broad": r"(^|[^a-z])(broad|open)([^a-z]|$)",
-    "interest": r"(^|[^a-z])(interest\w*|int)([^a-z]|$)",
+    "lookalike": re.compile(r"(^|[^a-z])(lal\d*|lookalike|lla)([^a-z]|$)"),
+    "retargeting": re.compile(r"(^|[^a-z])(retarget\w*|remarketing|rt|atc|wc|vc|engagers)([^a-z]|$)"),
+    "broad": re.compile(r"(^|[^a-z])(broad|open)([^a-z]|$)"),
+    "interest": re.compile(r"(^|[^a-z])(interest\w*|int)([^a-z]|$)"),
 }
 
 
-def _audience_category(text: Any) -> Any:
+def audience_category(text: str | None) -> str | None:
+    """Audience family named in a text (ad set name or audience_type), if any."""
+    if not text:
+        return None
     low = text.lower()
-    out = ibis.null("string")
-    for cat, pattern in reversed(list(_AUDIENCE_LABELS.items())):
-        out = ibis.ifelse(low.re_search(pattern), ibis.literal(cat), out)
-    return out
+    return next((cat for cat, pattern in _AUDIENCE_LABELS.items() if pattern.search(low)), None)
+
+
+def audience_contradiction(adset: str | None, audience_type: str | None) -> bool:
+    """True when the ad set name says one audience family and audience_type another."""
+    label, declared = audience_category(adset), audience_category(audience_type)
+    return label is not None and declared is not None and label != declared
 
 
 def hard_reasons(cols: Cols, blank: Cols, unparsed: Cols, summary: Any) -> Any:
@@ -132,9 +145,6 @@ def soft_flags(cols: Cols, rules: Cols, raw_counts: Cols, ctr_tolerance: float) 
         )
     if S.PURCHASES in cols and S.CLICKS in cols:
         flags["purchases_gt_clicks"] = cols[S.PURCHASES] > cols[S.CLICKS]
-    if S.ADSET in cols and S.AUDIENCE_TYPE in cols:
-        label, declared = _audience_category(cols[S.ADSET]), _audience_category(cols[S.AUDIENCE_TYPE])
-        flags["audience_label_mismatch"] = label.notnull() & declared.notnull() & (label != declared)
     fractional = [(v - v.round()).abs() > 1e-9 for m, v in raw_counts.items()]
     if fractional:
         flags["fractional_count"] = ibis.or_(*fractional)

@@ -8,7 +8,7 @@ agent calls it with the windows its planner chose.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,11 +146,14 @@ def analyse(
     progress: ProgressFn | None = None,
     con: Any = None,
     ingest: Any = None,
+    stages: Collection[str] | None = None,
 ) -> Analysis:
     """Run the analysis plan in memory (no file writes) and return the frozen :class:`Analysis`.
 
     ``inputs_or_table``: input paths/globs (read by the ingest stage) or an already canonical
     ``ibis.Table`` (e.g. the dashboard's filtered table), optionally with its ``ingest`` result.
+    ``stages``: names of the steps to run (default all); the others are recorded as skipped
+    "not requested" (the dashboard and tests use it to leave out slow stages).
     """
     from fb_analyst.settings import Settings
 
@@ -172,6 +175,12 @@ def analyse(
         items = [inputs_or_table] if isinstance(inputs_or_table, (str, Path)) else list(inputs_or_table)
         ctx.inputs = [str(p) for p in items]
     for step in steps:
+        if stages is not None and step.name not in stages:
+            ctx.outcomes.append(StageOutcome(name=step.name, status="skipped", seconds=0.0,
+                                             reason="not requested by the caller"))
+            if progress:
+                progress(step.name, "skipped", "not requested by the caller")
+            continue
         execute_step(step, ctx, progress)
     stages = tuple(ctx.outcomes)
     return Analysis(

@@ -174,8 +174,12 @@ def run_pipeline(
     *,
     run_id: str,
     console: Console | None = None,
+    stages: Any = None,
 ) -> RunResult:
-    """Run the whole analysis and publish its outputs into ``out_dir`` atomically."""
+    """Run the whole analysis and publish its outputs into ``out_dir`` atomically.
+
+    ``stages`` optionally restricts the analysis steps (see :func:`analyse`); the CLI runs all.
+    """
     from fb_analyst import history
     from fb_analyst.report import write_reports
 
@@ -189,7 +193,7 @@ def run_pipeline(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         cb = _RichProgress(bar, console, total=len(PLAN) + 1)
-        analysis = analyse(inputs, spec, settings, progress=cb)
+        analysis = analyse(inputs, spec, settings, progress=cb, stages=stages)
         cb("report", "start", None)
         t_report = time.perf_counter()
         try:
@@ -201,14 +205,14 @@ def run_pipeline(
                 write_reports(analysis, staging, run_id=run_id, drift=drift)
                 report_stage = StageOutcome(name="report", status="ok",
                                             seconds=round(time.perf_counter() - t_report, 4))
-                stages = [*analysis.stages, report_stage]
+                outcomes = [*analysis.stages, report_stage]
                 names = sorted(p.name for p in staging.iterdir()) + ["run.json"]
                 manifest = RunManifest(
                     run_id=run_id, started_at=started.isoformat(),
                     finished_at=datetime.now(timezone.utc).isoformat(),
                     seconds=round(time.perf_counter() - t0, 3), inputs=files,
-                    settings=redacted_settings(settings), versions=package_versions(), stages=stages,
-                    skipped={s.name: s.reason or "" for s in stages if s.status == "skipped"},
+                    settings=redacted_settings(settings), versions=package_versions(), stages=outcomes,
+                    skipped={s.name: s.reason or "" for s in outcomes if s.status == "skipped"},
                     headline=analysis.headline.text, outputs=names,
                     previous_run_id=previous.run_id if previous else None,
                 )

@@ -107,7 +107,8 @@ def execute_step(step: Step, ctx: Context, progress: ProgressFn | None = None) -
     missing = [n for n in step.needs if getattr(ctx, n) is None]
     try:
         if missing:
-            maker = next((s.name for s in PLAN if s.produces == missing[0]), missing[0])
+            maker = "ingest" if missing[0] == "table" else next(
+                (s.name for s in PLAN if s.produces == missing[0]), missing[0])
             producer = ctx.outcome(maker)
             why = f" (stage {producer.name} skipped: {producer.reason})" if producer and producer.reason else ""
             raise SkipStage(f"needs {missing[0]}, which is not available{why}")

@@ -11,6 +11,7 @@ The HTML embeds plotly.js once and loads nothing from the network, so it opens o
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ def _charts(analysis: Any, ctx: dict[str, Any]) -> dict[str, Any]:
 
 
 def render_markdown(ctx: dict[str, Any]) -> str:
-    return _md_env().get_template("report.md.j2").render(**ctx)
+    text = _md_env().get_template("report.md.j2").render(**ctx)
+    # The template separates every block with blank lines; keep at most one between blocks.
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
 def render_html(ctx: dict[str, Any], charts: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from fb_analyst.pipeline.analysis import Analysis, field_of, segment_text
 TOP_HYPOTHESES = 8
 SEGMENT_ROWS = 8
 EVIDENCE_ROWS = 4
+MEMBERS_SHOWN = 25
 
 
 def fmt_num(value: Any, spec: str = "{:,.2f}") -> str:
@@ -143,7 +144,8 @@ def creative_section(analysis: Analysis) -> dict[str, Any]:
                        "ctr": fmt_kpi("ctr", ctr.value if ctr else None),
                        "ctr_ci": (f"[{fmt_kpi('ctr', ctr.lower)}, {fmt_kpi('ctr', ctr.upper)}]"
                                   if ctr and ctr.lower is not None else ""),
-                       "example": t.representative_message})
+                       "example": t.representative_message, "members": list(t.members[:MEMBERS_SHOWN]),
+                       "more": max(0, len(t.members) - MEMBERS_SHOWN)})
     fatigue = [{"key": str(f.get("key", f.get("message", ""))),
                 "decay": fmt_num(f.get("decay_pct_per_week"), "{:+.1f}%/wk") if isinstance(f.get("decay_pct_per_week"), (int, float)) else "n/a",
                 "onset": str(f.get("onset_date") or "")}

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|~])")
-_MD_LEADING = re.compile(r"^(\s*)([-+*]|\d+[.)])(?=\s|$)")
+_MD_LEADING = re.compile(r"^(\s*)(\d*)([-+*.)])(?=\s|$)")
 
 
 class MdSafe(str):
@@ -30,7 +30,8 @@ def md_escape(value: Any) -> str:
     text = str(value).replace("\r", " ").replace("\n", " ")
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    return _MD_LEADING.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+    # A leading list marker ("- ", "+ ", "1. ", "2) ") would turn the text into a list.
+    return _MD_LEADING.sub(lambda m: m.group(1) + m.group(2) + "\\" + m.group(3), text)
 
 
 def chart_label(value: Any) -> str:

@@ -1,0 +1,238 @@
+"""Forecast accuracy, interval coverage and speed: default engine vs Prophet vs simple baselines (issue 5).
+
+Series: the bundled sample (account + 10 campaigns after ingest's name resolution) and a generated
+``trend_weekly`` account (trend + weekday effects; account + 6 campaigns), each with impressions,
+clicks, spend, purchases, revenue and CTR, CPC, CVR, ROAS, prepared exactly as the product does.
+
+Backtest: 4 outer rolling origins x 7 days. The default engine is evaluated *nested*: at each
+outer origin it chooses its model per series from its own inner backtest (the 4 windows before
+that origin) and only then is scored on the next 7 days. This is done from one statsforecast
+cross-validation with 8 windows (every window's fit only sees data up to its cutoff, so the
+inner windows of outer origin o are windows o+1..o+4). Baselines (seasonal naive, historic mean,
+Prophet with defaults) forecast every series directly. MASE: forecast MAE / in-sample MAE of the
+weekly seasonal naive up to the origin, averaged over origins then series. Coverage: share of
+backtest days inside the 80% interval. Times: fit+predict on all series once (the default engine
+including its model selection), wall-clock and CPU (children included, for Prophet's Stan).
+
+    .venv/bin/python benchmarks/bench_forecast.py                # markdown tables on stdout
+    .venv/bin/python benchmarks/bench_forecast.py --no-prophet --arima
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fb_analyst import schema as S
+from fb_analyst.engine import table_from_pandas
+from fb_analyst.forecast.backtest import add_ensemble, candidates_for, choose_model, conformal_halfwidths, mase_scale, score_cv
+from fb_analyst.forecast.models import ENSEMBLE_MEMBERS, StatsForecastEngine
+from fb_analyst.forecast.series import ADDITIVE_METRICS, RATIO_METRICS, daily_sums, metric_values, prepare_series
+from fb_analyst.forecast.stage import _keys, build_forecasts
+from fb_analyst.kpis import get_kpi
+from fb_analyst.sample import generate_sample
+from fb_analyst.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+H, OUTER, INNER = 7, 4, 4
+
+
+def _cpu() -> float:
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def datasets(settings: Settings) -> dict[str, tuple[dict[str, pd.DataFrame], pd.Timestamp]]:
+    from fb_analyst.ingest import ingest_files
+
+    out = {}
+    table = ingest_files([REPO / "data" / "synthetic_fb_ads_undergarments.csv"], settings).table
+    gen = generate_sample("trend_weekly", seed=0, days=90, n_campaigns=6)
+    for name, t in (("sample", table), ("trend_weekly", table_from_pandas(gen.frame, name="bench_tw"))):
+        by = {"__account__": daily_sums(t), S.CAMPAIGN: daily_sums(t, [S.CAMPAIGN])}
+        out[name] = (by, by["__account__"][S.DATE].max())
+    return out
+
+
+def prepared_series(daily_by: dict, last: pd.Timestamp, settings: Settings) -> list:
+    fs = settings.forecast
+    out = []
+    for n, (key, day) in enumerate(_keys(daily_by)):
+        for metric in (*ADDITIVE_METRICS, *RATIO_METRICS):
+            raw, ran, notes = metric_values(day, metric, last)
+            p = prepare_series(f"{n}:{metric}", key, metric, raw, ran, horizon=H, origins=OUTER + INNER,
+                               min_history_days=fs.min_history_days, max_gap_days=fs.max_gap_days,
+                               outage_zero_share=fs.outage_zero_share, notes=notes)
+            assert p.tier == "full" and p.origins == OUTER + INNER, (p.key, p.metric, p.reason)
+            out.append(p)
+    return out
+
+
+def _long(series: list) -> pd.DataFrame:
+    return pd.concat([pd.DataFrame({"unique_id": p.uid, "ds": p.values.index, "y": p.values.to_numpy(float)})
+                      for p in series], ignore_index=True)
+
+
+def outer_scores(rows: pd.DataFrame, hist: dict) -> pd.DataFrame:
+    """rows: unique_id, cutoff, ds, y, mean, lo80, hi80 -> per series: MASE (mean over origins), coverage."""
+    r = rows.copy()
+    r["ae"] = (r["y"] - r["mean"]).abs()
+    r["in80"] = (r["y"] >= r["lo80"]) & (r["y"] <= r["hi80"])
+    per = r.groupby(["unique_id", "cutoff"]).agg(mae=("ae", "mean"), in80=("in80", "mean")).reset_index()
+    per["mase"] = [m / (mase_scale(hist[u].loc[:c]) or np.nan) for u, c, m in zip(per.unique_id, per.cutoff, per.mae)]
+    return per.groupby("unique_id").agg(mase=("mase", "mean"), cov80=("in80", "mean")).reset_index()
+
+
+def nested_default(cv: pd.DataFrame, series: list, cutoffs: list, models: list[str], tol: float, ratio: str) -> pd.DataFrame:
+    """Outer-origin rows of the engine's per-origin choice (models, tolerance, ratio method)."""
+    hist = {p.uid: p.values for p in series}
+    cv = cv[cv["model"].isin(models)]
+    rows, chosen_rows = [], {}
+    for i, c in enumerate(cutoffs):
+        inner_cuts = [c - pd.Timedelta(days=H * k) for k in range(1, INNER + 1)]
+        inner = cv[cv["cutoff"].isin(inner_cuts)]
+        scores = score_cv(inner, hist)
+        for p in series:
+            ch = choose_model(candidates_for(scores, p.uid), tol)
+            outer = cv[(cv["unique_id"] == p.uid) & (cv["cutoff"] == c) & (cv["model"] == ch.model)]
+            inn = inner[(inner["unique_id"] == p.uid) & (inner["model"] == ch.model)]
+            chosen_rows[(p.uid, c)] = (ch, outer, inn)
+    by_uid = {p.uid: p for p in series}
+    for p in series:
+        for c in cutoffs:
+            ch, outer, inn = chosen_rows[(p.uid, c)]
+            use = outer
+            if p.metric in RATIO_METRICS and ratio != "direct":
+                comp = _components(p, c, chosen_rows, by_uid)
+                if comp is not None:
+                    comp_rows, comp_inner_mase = comp
+                    if ratio == "components" or (ch.mase is None or comp_inner_mase <= ch.mase):
+                        use = comp_rows
+            rows.append(use[["unique_id", "cutoff", "ds", "y", "mean", "lo80", "hi80"]])
+    return pd.concat(rows, ignore_index=True)
+
+
+def _components(p, c, chosen_rows, by_uid):  # noqa: ANN001, ANN202
+    kpi = get_kpi(p.metric)
+    prefix = p.uid.split(":")[0]
+    _, on, inn_n = chosen_rows[(f"{prefix}:{kpi.numerator}", c)]
+    _, od, inn_d = chosen_rows[(f"{prefix}:{kpi.denominator}", c)]
+    y = by_uid[p.uid].values
+    keys = ["cutoff", "ds"]
+    inner = inn_n[[*keys, "mean"]].merge(inn_d[[*keys, "mean"]], on=keys, suffixes=("_n", "_d"))
+    inner["pred"] = kpi.scale * inner["mean_n"] / inner["mean_d"]
+    inner["err"] = y.reindex(inner["ds"]).to_numpy() - inner["pred"]
+    q = conformal_halfwidths(inner["err"].to_numpy())
+    mases = [inner[inner.cutoff == k]["err"].abs().mean() / (mase_scale(y.loc[:k]) or np.nan) for k in inner.cutoff.unique()]
+    o = on[[*keys, "mean"]].merge(od[[*keys, "mean"]], on=keys, suffixes=("_n", "_d"))
+    mean = kpi.scale * o["mean_n"] / o["mean_d"]
+    rows = pd.DataFrame({"unique_id": p.uid, "cutoff": o["cutoff"], "ds": o["ds"], "y": y.reindex(o["ds"]).to_numpy(),
+                         "mean": mean, "lo80": mean - q[80], "hi80": mean + q[80]})
+    return rows, float(np.nanmean(mases))
+
+
+def timed(fn):  # noqa: ANN001, ANN201
+    w, c = time.perf_counter(), _cpu()
+    out = fn()
+    return out, time.perf_counter() - w, _cpu() - c
+
+
+def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = False) -> list[dict]:
+    settings = Settings()
+    fs = settings.forecast
+    results = []
+    for name, (daily_by, last) in datasets(settings).items():
+        series = prepared_series(daily_by, last, settings)
+        hist = {p.uid: p.values for p in series}
+        df = _long(series)
+        base_models = ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta"] + (["AutoARIMA"] if arima else [])
+        eng = StatsForecastEngine(base_models)
+        cached = cache / f"cv_{name}_{'arima' if arima else 'base'}.pkl" if cache else None
+        if cached is not None and cached.exists():
+            cv = pd.read_pickle(cached)
+        else:
+            cv = eng.cross_validate(df, base_models, H, OUTER + INNER)
+            if cached is not None:
+                cache.mkdir(parents=True, exist_ok=True)
+                cv.to_pickle(cached)
+        ens2 = add_ensemble(cv[cv.model != "AutoARIMA"], ("AutoETS", "AutoTheta"))
+        cv_all = ens2
+        if arima:
+            e3 = add_ensemble(cv, ENSEMBLE_MEMBERS)
+            e3 = e3[e3.model == "Ensemble"].assign(model="Ensemble3")
+            cv_all = pd.concat([ens2, e3], ignore_index=True)
+        cutoffs = sorted(cv_all["cutoff"].unique())[-OUTER:]
+        outer = cv_all[cv_all["cutoff"].isin(cutoffs)]
+        kinds = {p.uid: ("ratio" if p.metric in RATIO_METRICS else "additive") for p in series}
+
+        def add(method: str, rows: pd.DataFrame, wall: float | None = None, cpu: float | None = None) -> None:
+            sc = outer_scores(rows, hist)
+            sc["kind"] = sc["unique_id"].map(kinds)
+            for kind, g in [("all", sc), *sc.groupby("kind")]:
+                results.append(dict(data=name, method=method, kind=kind, n=len(g), mase=g["mase"].mean(),
+                                    cov80=g["cov80"].mean(), wall=wall, cpu=cpu))
+
+        variants = {
+            "default": (fs.models, fs.selection_tolerance, fs.ratio_method),
+            "default, ratios direct": (fs.models, fs.selection_tolerance, "direct"),
+            "default, ratios from components": (fs.models, fs.selection_tolerance, "components"),
+            "default, tolerance 0.05": (fs.models, 0.05, fs.ratio_method),
+        }
+        if explore:  # the grid behind the defaults (see BENCHMARKS.md)
+            no_naive = [m for m in fs.models if m != "Naive"]
+            for tol in (0.05, 0.1, 0.15, 0.2, 0.3):
+                variants[f"tolerance {tol}"] = (fs.models, tol, fs.ratio_method)
+                variants[f"tolerance {tol}, no Naive"] = (no_naive, tol, fs.ratio_method)
+                variants[f"tolerance {tol}, no Naive, ratios direct"] = (no_naive, tol, "direct")
+                variants[f"tolerance {tol}, no Naive, ratios components"] = (no_naive, tol, "components")
+        if arima:
+            variants["default + AutoARIMA"] = ([*fs.models, "AutoARIMA", "Ensemble3"], fs.selection_tolerance, fs.ratio_method)
+        # Product path timing: selection backtest + final fit on all series, as forecast_and_allocate runs it.
+        wall = cpu = None
+        if not explore:
+            _, wall, cpu = timed(lambda: build_forecasts(daily_by, settings, last))
+        for label, (models, tol, ratio) in variants.items():
+            rows = nested_default(cv_all, series, cutoffs, list(models), tol, ratio)
+            add(label, rows, *((wall, cpu) if label == "default" else (None, None)))
+        for m in ("SeasonalNaive", "HistoricAverage", "AutoETS"):
+            _, w, c = timed(lambda m=m: eng.forecast(df, [m], H))
+            add(m, outer[outer.model == m], w, c)
+        if prophet:
+            from fb_analyst.forecast.models import ProphetEngine
+
+            pe = ProphetEngine(seed=0)
+            pcv = pe.cross_validate(df, ["Prophet"], H, OUTER)
+            _, w, c = timed(lambda: pe.forecast(df, ["Prophet"], H))
+            add("Prophet (defaults)", pcv, w, c)
+    return results
+
+
+def markdown(results: list[dict]) -> str:
+    lines = ["| data | method | series | MASE (all) | MASE additive | MASE ratios | 80% coverage | fit+predict wall s | CPU s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    table = pd.DataFrame(results)
+    for (data, method), g in table.groupby(["data", "method"], sort=False):
+        a = g.set_index("kind")
+        t = "" if pd.isna(a.loc["all", "wall"]) else f"{a.loc['all', 'wall']:.1f}"
+        c = "" if pd.isna(a.loc["all", "cpu"]) else f"{a.loc['all', 'cpu']:.1f}"
+        lines.append(f"| {data} | {method} | {int(a.loc['all', 'n'])} | {a.loc['all', 'mase']:.3f} | "
+                     f"{a.loc['additive', 'mase']:.3f} | {a.loc['ratio', 'mase']:.3f} | {a.loc['all', 'cov80']:.1%} | {t} | {c} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--no-prophet", action="store_true", help="skip Prophet (not installed / slow)")
+    ap.add_argument("--arima", action="store_true", help="also evaluate AutoARIMA as a candidate (slow)")
+    ap.add_argument("--explore", action="store_true", help="grid of selection tolerances / candidate sets")
+    ap.add_argument("--cache", type=Path, default=None, help="folder to cache the cross-validation frames in")
+    args = ap.parse_args()
+    os.environ.setdefault("NIXTLA_ID_AS_COL", "1")
+    print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    print(markdown(run(prophet=not args.no_prophet, arima=args.arima, cache=args.cache, explore=args.explore)))

@@ -1,0 +1,135 @@
+"""Ingest benchmark: ``ingest_files`` on a generated N-row CSV and Parquet vs DuckDB's floor.
+
+The floor is DuckDB alone doing the least any ingestion must do: ``read_csv`` (or
+``read_parquet``) with type auto-detection plus one GROUP BY campaign x date summing the measures.
+Each measurement runs in a fresh subprocess; wall time is measured inside it and peak memory is
+the child's own ``ru_maxrss`` (resident set, includes Python, DuckDB and Ibis).
+
+Data: ``fb_analyst.sample.generate_sample(scale=...)`` (ad-level daily rows), written by DuckDB
+with sample-schema headers, ``ctr``/``roas`` columns, ~1% of clicks blank (recoverable from ctr)
+and ~3% of campaign names misspelt (case, separators, a dropped letter) so that name resolution
+has real work. Files go to ``benchmarks/data/`` (gitignored) and are reused when present.
+
+    .venv/bin/python benchmarks/bench_ingest.py --rows 10000000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+ROWS_PER_SCALE = 26_300  # generate_sample rows per unit of scale at 56 days (measured)
+
+
+def generate(rows: int) -> tuple[Path, Path]:
+    """Write the CSV and Parquet inputs (reused when they already exist)."""
+    DATA.mkdir(parents=True, exist_ok=True)
+    csv_path, pq_path = DATA / f"ingest_{rows}.csv", DATA / f"ingest_{rows}.parquet"
+    if csv_path.exists() and pq_path.exists():
+        return csv_path, pq_path
+    import duckdb
+
+    from fb_analyst.sample import generate_sample
+
+    t0 = time.perf_counter()
+    frame = generate_sample(scale=rows / ROWS_PER_SCALE, days=56).frame
+    frame = frame.iloc[:rows]
+    con = duckdb.connect()
+    con.register("frame", frame)
+    messy = """
+        CASE h % 100
+          WHEN 0 THEN lower(campaign)
+          WHEN 1 THEN replace(campaign, ' ', '_')
+          WHEN 2 THEN left(campaign, (h // 100 % (length(campaign) - 1))::INT)
+                      || substr(campaign, (h // 100 % (length(campaign) - 1))::INT + 2)
+          ELSE campaign END"""
+    con.execute(f"""
+        CREATE TEMP TABLE bench AS
+        WITH f AS (SELECT *, hash(row_number() OVER ()) AS h FROM frame)
+        SELECT CAST(date AS DATE) AS date, account AS account_name, {messy} AS campaign_name,
+               adset AS adset_name, ad AS ad_name, creative_message, creative_type, audience_type,
+               platform, placement, country, age, gender, round(spend, 2) AS spend, impressions,
+               CASE WHEN h % 97 = 0 THEN NULL ELSE clicks END AS clicks,
+               round(clicks / nullif(impressions, 0), 6) AS ctr, purchases, round(revenue, 2) AS revenue,
+               round(revenue / nullif(spend, 0), 4) AS roas
+        FROM f""")
+    con.execute(f"COPY bench TO '{csv_path}' (HEADER, DELIMITER ',')")
+    con.execute(f"COPY bench TO '{pq_path}' (FORMAT PARQUET)")
+    print(f"generated {rows:,} rows in {time.perf_counter() - t0:.1f}s -> {csv_path.name}, {pq_path.name}",
+          file=sys.stderr)
+    return csv_path, pq_path
+
+
+def child(kind: str, path: str) -> None:
+    """Run one measurement in this (fresh) process and print a JSON line."""
+    t0 = time.perf_counter()
+    if kind == "floor":
+        import duckdb
+
+        reader = "read_parquet" if path.endswith(".parquet") else "read_csv"
+        con = duckdb.connect()
+        rows = con.execute(
+            f"SELECT count(*) FROM (SELECT campaign_name, date, sum(spend), sum(impressions), sum(clicks), "
+            f"sum(purchases), sum(revenue) FROM {reader}('{path}') GROUP BY ALL)"
+        ).fetchone()[0]
+        extra: dict[str, object] = {"groups": rows}
+    else:
+        from fb_analyst.engine import connect
+        from fb_analyst.ingest import ingest_files
+        from fb_analyst.settings import Settings
+
+        result = ingest_files([path], Settings(), con=connect())
+        r = result.report
+        extra = {"rows_read": r.rows_read, "accepted": r.rows_accepted,
+                 "campaigns": r.name_resolution["campaign"].canonical_names,
+                 "campaign_spellings": r.name_resolution["campaign"].raw_names}
+    seconds = time.perf_counter() - t0
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"kind": kind, "seconds": seconds, "peak_mib": peak_mib, **extra}))
+
+
+def measure(kind: str, path: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(path)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rows", type=int, default=10_000_000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    csv_path, pq_path = generate(args.rows)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"median of {args.repeats}")
+    print("| input | rows | floor s | ingest s | ratio | floor peak MiB | ingest peak MiB |")
+    print("|---|---|---|---|---|---|---|")
+    for path in (csv_path, pq_path):
+        runs = {k: [measure(k, path) for _ in range(args.repeats)] for k in ("floor", "ingest")}
+        med = {k: statistics.median(r["seconds"] for r in v) for k, v in runs.items()}
+        mem = {k: statistics.median(r["peak_mib"] for r in v) for k, v in runs.items()}
+        info = runs["ingest"][0]
+        print(f"| {path.suffix[1:]} ({path.stat().st_size / 2**20:,.0f} MiB) | {info['rows_read']:,} | "
+              f"{med['floor']:.2f} | {med['ingest']:.2f} | {med['ingest'] / med['floor']:.2f}x | "
+              f"{mem['floor']:,.0f} | {mem['ingest']:,.0f} |", flush=True)
+        print(f"  ingest: {info['accepted']:,} accepted, {info['campaigns']} campaigns from "
+              f"{info['campaign_spellings']} spellings; all runs: "
+              + json.dumps({k: [round(r['seconds'], 2) for r in v] for k, v in runs.items()}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+"""Benchmark: every segment table for both windows on a generated 10M-row file (Parquet and CSV).
+
+Compared with (a) DuckDB's plain single GROUP BY on the same file (the cost of reading it once)
+and (b) the same aggregation written in plain pandas. Each case runs in a fresh subprocess;
+wall time covers the work only (not interpreter start-up or imports), peak memory is the
+subprocess's peak resident set size (``getrusage``), imports included.
+
+    .venv/bin/python benchmarks/bench_kpis.py                  # 10M rows, 3 repeats
+    .venv/bin/python benchmarks/bench_kpis.py --rows 1000000 --repeats 1
+
+Inputs are generated once into benchmarks/data/ (gitignored) with fb_analyst.sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parent / "data"
+ROWS_PER_SCALE = 26_400  # fb_analyst.sample: about 26k rows per unit of scale at 56 days
+CASES = ("fb_parquet", "duckdb_plain_parquet", "pandas_parquet", "fb_csv", "duckdb_plain_csv")
+
+
+def input_files(rows: int) -> dict[str, Path]:
+    """Generate (once) the Parquet and CSV inputs of about ``rows`` rows."""
+    files = {fmt: DATA / f"ads_{rows}.{fmt}" for fmt in ("parquet", "csv")}
+    if not all(p.exists() for p in files.values()):
+        from fb_analyst.sample import generate_sample, write_sample
+
+        DATA.mkdir(parents=True, exist_ok=True)
+        data = generate_sample("no_change", seed=0, days=56, scale=rows / ROWS_PER_SCALE)
+        for path in files.values():
+            write_sample(data, path)
+    return files
+
+
+# --- the cases (each runs alone in a child process) ------------------------------------------
+
+
+def run_fb(path: str) -> dict:
+    from fb_analyst.engine import read_file
+    from fb_analyst.segments import compare_segments
+    from fb_analyst.windows import resolve_windows
+
+    start = time.perf_counter()
+    table = read_file(path)
+    windows = resolve_windows(table)
+    tables = compare_segments(table, windows)  # every dimension and every pair
+    return {"seconds": time.perf_counter() - start, "rows_out": len(tables.frame),
+            "groupings": int(tables.frame["dimension"].nunique())}
+
+
+def run_duckdb_plain(path: str) -> dict:
+    import duckdb
+
+    reader = "read_parquet" if path.endswith(".parquet") else "read_csv"
+    start = time.perf_counter()
+    out = duckdb.sql(
+        f"SELECT campaign, sum(spend), sum(impressions), sum(clicks), sum(purchases), sum(revenue), "
+        f"count(*) FROM {reader}('{path}') GROUP BY campaign"
+    ).fetchall()
+    return {"seconds": time.perf_counter() - start, "rows_out": len(out)}
+
+
+def run_pandas(path: str) -> dict:
+    """The same tables in straightforward, vectorised pandas (masked sums, one groupby per grouping)."""
+    import pandas as pd
+
+    from fb_analyst import schema as S
+    from fb_analyst.kpis import RATIO_KPIS
+
+    start = time.perf_counter()
+    df = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path)
+    day = pd.to_datetime(df[S.DATE])
+    end = day.max()
+    window = pd.Series(pd.NA, index=df.index, dtype="string")
+    window[day > end - pd.Timedelta(days=7)] = "current"
+    window[(day <= end - pd.Timedelta(days=7)) & (day > end - pd.Timedelta(days=14))] = "baseline"
+    df = df.assign(window=window).dropna(subset=["window"])
+    parts = {"n_rows": pd.Series(1, index=df.index)}
+    for m in S.MEASURES:
+        parts[m] = df[m]
+        parts[f"n_{m}"] = df[m].notna().astype("int64")
+    for k in RATIO_KPIS:
+        both = df[k.numerator].notna() & df[k.denominator].notna()
+        parts[f"{k.name}_num"] = df[k.numerator].where(both)
+        parts[f"{k.name}_den"] = df[k.denominator].where(both)
+        parts[f"n_{k.name}"] = both.astype("int64")
+    dims = S.present_segment_dimensions(list(df.columns))
+    values = pd.DataFrame(parts)
+    keyed = pd.concat([df[["window", *dims]], values], axis=1)
+    rows_out = 0
+    for g in [(d,) for d in dims] + list(combinations(dims, 2)):
+        agg = keyed.groupby(["window", *g], observed=True, dropna=False)[list(values.columns)].sum(min_count=1)
+        wide = agg.unstack("window")
+        for k in RATIO_KPIS:
+            for w in ("baseline", "current"):
+                if (f"{k.name}_num", w) in wide:
+                    den = wide[(f"{k.name}_den", w)]
+                    wide[(k.name, w)] = k.scale * wide[(f"{k.name}_num", w)] / den.where(den != 0)
+        rows_out += len(wide)
+    return {"seconds": time.perf_counter() - start, "rows_out": rows_out}
+
+
+def child(case: str, path: str) -> None:
+    fn = {"fb": run_fb, "duckdb": run_duckdb_plain, "pandas": run_pandas}[case.split("_")[0]]
+    result = fn(path)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+
+def measure(case: str, path: Path, repeats: int) -> dict:
+    runs = []
+    for _ in range(repeats):
+        proc = subprocess.run([sys.executable, __file__, "--child", case, str(path)],
+                              capture_output=True, text=True, check=True)
+        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {
+        "case": case, "file": path.name, "repeats": repeats,
+        "median_s": statistics.median(r["seconds"] for r in runs),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        "rows_out": runs[0]["rows_out"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
+    parser.add_argument("--child", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    files = input_files(args.rows)
+    results = [measure(c, files[c.rsplit("_", 1)[1]], args.repeats) for c in args.cases]
+    by_case = {r["case"]: r for r in results}
+    print(f"rows: {args.rows:,}; machine: {platform.machine()}, {platform.python_version()}; "
+          f"repeats: {args.repeats}")
+    print("| case | file | median s | peak RSS MB | rows out |\n|---|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['case']} | {r['file']} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['rows_out']:,} |")
+    if {"fb_parquet", "duckdb_plain_parquet", "pandas_parquet"} <= by_case.keys():
+        fb, plain, pd_ = by_case["fb_parquet"], by_case["duckdb_plain_parquet"], by_case["pandas_parquet"]
+        print(f"\nfb/plain DuckDB (Parquet): {fb['median_s'] / plain['median_s']:.2f}x time; "
+              f"pandas/fb: {pd_['median_s'] / fb['median_s']:.1f}x time, "
+              f"{pd_['peak_rss_mb'] / fb['peak_rss_mb']:.1f}x memory")
+    (DATA / f"bench_kpis_{args.rows}.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""Budget allocation: right direction and honest uplift on known curves; sums, bounds, kept campaigns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import minimize
+
+from fb_analyst import schema as S
+from fb_analyst.engine import table_from_pandas
+from fb_analyst.errors import InputError
+from fb_analyst.forecast import allocate_budget
+from fb_analyst.forecast.series import daily_sums
+from fb_analyst.kpis import den_col, num_col
+from fb_analyst.sample import expected_revenue, generate_sample
+
+
+@pytest.fixture(scope="module")
+def known_curves_daily():
+    """90 days of generated data whose campaigns follow known Hill curves, as campaign-day sums."""
+    sd = generate_sample("no_change", seed=0, days=90)
+    daily = daily_sums(table_from_pandas(sd.frame, name="known_curves"), [S.CAMPAIGN])
+    end = daily[S.DATE].max()
+    return sd.truth, daily, ((end - pd.Timedelta(days=6)).date(), end.date())
+
+
+def _true_optimum(truth, names, cur, bound):
+    def neg(x):
+        return -sum(expected_revenue(truth, n, v) for n, v in zip(names, x))
+
+    res = minimize(neg, cur, bounds=list(zip(cur * (1 - bound), cur * (1 + bound))), method="SLSQP",
+                   constraints=[{"type": "eq", "fun": lambda x: x.sum() - cur.sum()}])
+    return res.x
+
+
+def test_known_curves_direction_and_uplift_interval(known_curves_daily, forecast_settings):
+    truth, daily, window = known_curves_daily
+    plan = allocate_budget(daily, forecast_settings.forecast, window=window)
+    names = [c.campaign for c in plan.campaigns]
+    cur = np.array([c.current_spend for c in plan.campaigns])
+    new = np.array([c.proposed_spend for c in plan.campaigns])
+    assert all(c.status == "optimised" for c in plan.campaigns)
+    opt = _true_optimum(truth, names, cur, forecast_settings.forecast.budget_change_bound)
+    for n, c0, x, o in zip(names, cur, new, opt):
+        if abs(o / c0 - 1) >= 0.1:  # the true optimum moves this campaign materially
+            assert np.sign(x - c0) == np.sign(o - c0), (n, c0, x, o)
+    true_uplift = sum(expected_revenue(truth, n, x) - expected_revenue(truth, n, c) for n, x, c in zip(names, new, cur))
+    u = plan.expected_uplift
+    assert u.lo95 <= true_uplift <= u.hi95, (u, true_uplift)
+    assert true_uplift > 0
+
+
+def test_allocation_sums_to_budget_and_respects_bounds(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    plan = allocate_budget(daily, forecast_settings.forecast, window=window, budget_change=0.2)
+    assert plan.total == pytest.approx(plan.current_total * 1.2, abs=0.01)
+    assert sum(c.proposed_spend for c in plan.campaigns) == pytest.approx(plan.total, abs=1e-6)
+    for c in plan.campaigns:
+        assert c.lower_bound - 0.01 <= c.proposed_spend <= c.upper_bound + 0.01
+        assert c.marginal_roas_proposed.lo95 <= c.marginal_roas_proposed.mean <= c.marginal_roas_proposed.hi95
+    r = plan.expected_roas_proposed
+    assert r.lo95 <= r.lo80 <= r.mean <= r.hi80 <= r.hi95
+    assert "lift test" in plan.caveat
+
+
+def test_campaign_with_flat_spend_keeps_its_budget(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    d = daily.copy()
+    first = d[S.CAMPAIGN].iloc[0]
+    flat = d[S.CAMPAIGN] == first
+    for col in (S.SPEND, den_col("roas")):
+        d.loc[flat, col] = d.loc[flat, col].mean()
+    plan = allocate_budget(d, forecast_settings.forecast, window=window, budget_total=None)
+    kept = next(c for c in plan.campaigns if c.campaign == first)
+    assert kept.status == "kept" and "too little spend variation" in kept.reason
+    assert kept.proposed_spend == pytest.approx(kept.current_spend, abs=0.01)
+    assert sum(c.proposed_spend for c in plan.campaigns) == pytest.approx(plan.total, abs=1e-6)
+
+
+def test_unreachable_budget_is_a_clear_input_error(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    with pytest.raises(InputError, match="cannot be reached within"):
+        allocate_budget(daily, forecast_settings.forecast, window=window, budget_change=0.5)
+
+
+def test_revenue_column_alone_is_used_only_where_spend_is_known(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    d = daily.copy()
+    d.loc[d.index[:40], num_col("roas")] = np.nan  # unknown revenue on some days: those days are skipped
+    plan = allocate_budget(d, forecast_settings.forecast, window=window)
+    assert plan.status == "ok" and all(c.curve is None or c.curve.days <= 90 for c in plan.campaigns)

@@ -1,0 +1,78 @@
+"""The stage end to end: the bundled sample (after name resolution) and a small generated account."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fb_analyst import schema as S
+from fb_analyst.engine import table_from_pandas
+from fb_analyst.forecast import ForecastResult, allocate_budget, forecast_and_allocate
+from fb_analyst.forecast.series import ADDITIVE_METRICS, RATIO_METRICS, daily_sums
+from fb_analyst.sample import generate_sample
+from fb_analyst.windows import resolve_windows
+
+METRICS = set(ADDITIVE_METRICS) | set(RATIO_METRICS)
+
+
+def _strict_json(result: ForecastResult) -> dict:
+    def no_constant(name: str) -> None:
+        raise AssertionError(f"{name} in forecast.json")
+
+    return json.loads(result.model_dump_json(), parse_constant=no_constant)
+
+
+def _check_series_and_budget(result: ForecastResult, n_campaigns: int) -> None:
+    keys = {tuple(s.key.items()) for s in result.series}
+    assert len(keys) == 1 + n_campaigns
+    for key in keys:
+        assert {s.metric for s in result.series if tuple(s.key.items()) == key} == METRICS
+    for s in result.series:
+        assert s.status in ("ok", "simplified"), (s.key, s.metric, s.reason)
+        assert s.model and s.verdict and len(s.forecast) == result.horizon
+        assert s.backtest is not None and s.backtest.mase is not None and s.backtest.coverage80 is not None
+        for p in s.forecast:
+            assert p.lo95 <= p.lo80 <= p.mean <= p.hi80 <= p.hi95
+    b = result.budget
+    assert b.status == "ok" and len(b.campaigns) == n_campaigns
+    assert sum(c.proposed_spend for c in b.campaigns) == pytest.approx(b.total, abs=1e-6)
+    for c in b.campaigns:
+        assert c.lower_bound - 0.01 <= c.proposed_spend <= c.upper_bound + 0.01
+    _strict_json(result)
+
+
+@pytest.fixture(scope="module")
+def sample_table(sample_csv_path):
+    from fb_analyst.ingest import ingest_files
+    from fb_analyst.settings import Settings
+
+    return ingest_files([sample_csv_path], Settings()).table
+
+
+@pytest.mark.slow
+def test_sample_forecasts_account_and_ten_campaigns(sample_table, forecast_settings):
+    result = forecast_and_allocate(sample_table, forecast_settings)
+    _check_series_and_budget(result, 10)
+    assert result.budget.total == pytest.approx(result.budget.current_total, abs=0.01)
+    assert str(result.last_date) == "2025-03-31"
+
+
+def test_sample_what_if_twenty_percent_more_budget(sample_table, forecast_settings):
+    windows = resolve_windows(sample_table, settings=forecast_settings)
+    daily = daily_sums(sample_table, [S.CAMPAIGN])
+    plan = allocate_budget(daily, forecast_settings.forecast, window=(windows.current.start, windows.current.end),
+                           budget_change=0.2)
+    assert plan.total == pytest.approx(plan.current_total * 1.2, abs=0.01)
+    assert sum(c.proposed_spend for c in plan.campaigns) == pytest.approx(plan.total, abs=1e-6)
+    e = plan.expected_revenue_proposed
+    assert e.lo95 <= e.lo80 <= e.mean <= e.hi80 <= e.hi95
+
+
+def test_small_generated_account_end_to_end(forecast_settings):
+    sd = generate_sample("trend_weekly", seed=1, days=35, n_campaigns=2)
+    table = table_from_pandas(sd.frame, name="small_trend_weekly")
+    result = forecast_and_allocate(table, forecast_settings, budget_change=0.1)
+    _check_series_and_budget(result, 2)
+    assert result.budget.total == pytest.approx(result.budget.current_total * 1.1, abs=0.01)
+    assert result.schema_version == "1.0"

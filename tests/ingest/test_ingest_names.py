@@ -1,0 +1,67 @@
+"""Entity resolution: normalisation, fuzzy grouping, guards, overrides, mojibake repair."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fb_analyst.errors import InputError
+from fb_analyst.ingest.names import load_overrides, merge_forbidden, normalise_name, repair_text, resolve_names
+
+
+def _groups(counts, **kw):
+    out: dict[str, set[str]] = {}
+    for d in resolve_names(counts, **kw):
+        out.setdefault(d.canonical, set()).add(d.raw)
+    return out
+
+
+def test_normalisation_cases_separators_and_ampersand():
+    assert normalise_name("Women_Fit_&_Lift") == normalise_name("women fit and lift") == "women fit and lift"
+    assert normalise_name("  MEN | Athleisure-Cooling ") == "men athleisure cooling"
+
+
+@pytest.mark.parametrize("a,b", [("Adset-1 Broad", "Adset-2 Broad"), ("Adset-1 LAL1", "Adset-1 LAL2"),
+                                 ("Men Premium Modal", "Women Premium Modal"), ("Summer Sale US", "Summer Sale UK"),
+                                 ("Broad Prospecting", "Lookalike Prospecting")])
+def test_guarded_names_never_merge(a, b):
+    groups = _groups({a: 100, b: 90})
+    assert len(groups) == 2
+    assert merge_forbidden(normalise_name(a), normalise_name(b)) is not None
+
+
+def test_corrupted_token_still_joins_its_entity():
+    groups = _groups({"Women Fit & Lift": 100, "W MEN FIT & LIFT": 2, "Wom n Fit Lift": 1, "Men Premium Modal": 90})
+    assert groups["Women Fit & Lift"] == {"Women Fit & Lift", "W MEN FIT & LIFT", "Wom n Fit Lift"}
+
+
+def test_most_frequent_spelling_is_canonical_and_rules_reported():
+    decisions = {d.raw: d for d in resolve_names({"Men Bold Drop": 10, "men_bold_drop": 30, "Men Bld Drop": 1})}
+    assert {d.canonical for d in decisions.values()} == {"men_bold_drop"}
+    assert decisions["men_bold_drop"].rule == "exact" and decisions["Men Bold Drop"].rule == "normalised"
+    assert decisions["Men Bld Drop"].rule == "fuzzy" and decisions["Men Bld Drop"].score >= 90
+
+
+def test_override_file_wins(tmp_path: Path):
+    f = tmp_path / "overrides.csv"
+    f.write_text("raw_name,canonical_name,level\nMen Bld Drop,Clearance,campaign\nX,Y,adset\n")
+    overrides = load_overrides(f, "campaign")
+    assert overrides == {"Men Bld Drop": "Clearance"}
+    decisions = {d.raw: d for d in resolve_names({"Men Bold Drop": 10, "Men Bld Drop": 1}, overrides=overrides)}
+    assert decisions["Men Bld Drop"].canonical == "Clearance" and decisions["Men Bld Drop"].rule == "override"
+
+
+def test_override_file_problems_are_input_errors(tmp_path: Path):
+    with pytest.raises(InputError, match="not found"):
+        load_overrides(tmp_path / "missing.csv", "campaign")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("from,to\na,b\n")
+    with pytest.raises(InputError, match="raw_name,canonical_name"):
+        load_overrides(bad, "campaign")
+
+
+def test_repair_text_fixes_mojibake_and_whitespace_keeps_curly_quotes():
+    broken = "you’ll love it — now".encode("utf-8").decode("cp1252")
+    assert repair_text("  " + broken + "\u00a0 ") == "you’ll love it — now"
+    assert repair_text("   ") is None

@@ -1,0 +1,118 @@
+"""Recovery, quarantine, soft warnings, duplicates, Ads Manager semantics, mapping, encodings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from fb_analyst import schema as S
+from fb_analyst.engine import connect
+from fb_analyst.errors import MissingColumnsError
+from fb_analyst.ingest import ingest_files
+from fb_analyst.settings import Settings
+
+HEADER = "date,campaign_name,adset_name,audience_type,spend,impressions,clicks,ctr,purchases,revenue,roas\n"
+
+
+def _ingest(tmp_path: Path, text: str, name: str = "in.csv", settings: Settings | None = None, encoding="utf-8"):
+    p = tmp_path / name
+    p.write_bytes(text.encode(encoding))
+    result = ingest_files([p], settings or Settings(), con=connect())
+    return result, result.table.execute()
+
+
+def test_recovery_from_same_row_only_and_missing_stays_missing(tmp_path):
+    text = HEADER + (
+        "2025-01-01,A,Adset-1 Broad,Broad,,1000,,0.02,5,50,2.5\n"   # clicks=20, spend=20
+        "2025-01-02,A,Adset-1 Broad,Broad,10,1000,30,,5,,\n"        # revenue unknown, stays NULL
+        "2025-01-03,A,Adset-1 Broad,Broad,10,1000,30,0.03,,40,4\n"  # purchases: no redundant column
+    )
+    result, frame = _ingest(tmp_path, text)
+    row = frame.set_index(S.SOURCE_ROW)
+    assert row.loc[2, S.CLICKS] == 20 and row.loc[2, S.SPEND] == pytest.approx(20.0)
+    assert row.loc[2, S.imputed_flag(S.CLICKS)] and row.loc[2, S.imputed_flag(S.SPEND)]
+    assert row.loc[3, S.REVENUE] != row.loc[3, S.REVENUE]  # NaN: missing, not 0
+    assert pd.isna(row.loc[4, S.PURCHASES])
+    assert not row.loc[3, S.imputed_flag(S.REVENUE)]
+    assert result.report.kpis.kpis["roas"].coverage == pytest.approx(2 / 3, abs=1e-6)
+
+
+def test_hard_rules_quarantine_with_file_row_and_reason(tmp_path):
+    text = HEADER + (
+        "2025-01-01,A,Adset-1 Broad,Broad,-1,1000,10,,1,5,\n"
+        "2025-01-02,A,Adset-1 Broad,Broad,1,10,20,,1,5,\n"
+        "2025-02-30,A,Adset-1 Broad,Broad,1,1000,10,,1,5,\n"
+        "2025-01-04,,Adset-1 Broad,Broad,1,1000,10,,1,5,\n"
+        "2025-01-05,A,Adset-1 Broad,Broad,abc,1000,10,,1,5,\n"
+        "2025-01-06,A,Adset-1 Broad,Broad,1,1000,10,,1,5,\n"
+    )
+    result, frame = _ingest(tmp_path, text)
+    q = result.quarantine.set_index(S.SOURCE_ROW)
+    assert dict(q["reason"]) == {2: "negative_spend", 3: "clicks_gt_impressions", 4: "unparseable_date",
+                                 5: "missing_campaign", 6: "unparseable_spend"}
+    assert q.loc[2, "spend"] == "-1" and q.loc[2, S.SOURCE_FILE].endswith("in.csv")
+    r = result.report
+    assert (r.rows_read, r.rows_accepted, r.rows_quarantined) == (6, 1, 5)
+    assert r.quarantined_by_reason["negative_spend"] == 1
+
+
+def test_soft_anomalies_are_warnings_with_examples(tmp_path):
+    text = HEADER + (
+        "2025-01-01,A,Adset-1 LAL1,Broad,1,1000,10,0.5,1,5,\n"  # ctr mismatch + LAL label vs Broad
+        "2025-01-02,A,Adset-1 Broad,Broad,1,1000,10,0.01,20,5,\n"  # purchases > clicks
+    )
+    result, frame = _ingest(tmp_path, text)
+    warns = {w.kind: w for w in result.report.warnings}
+    assert warns["ctr_mismatch"].rows == 1 and warns["ctr_mismatch"].examples[0].endswith(":2")
+    assert warns["audience_label_mismatch"].rows == 1
+    assert warns["purchases_gt_clicks"].rows == 1
+    assert len(frame) == 2
+
+
+def test_exact_duplicates_removed_and_counted_across_files(tmp_path):
+    body = "2025-01-01,A,Adset-1 Broad,Broad,1,1000,10,,1,5,\n2025-01-02,A,Adset-1 Broad,Broad,2,1000,10,,1,5,\n"
+    (tmp_path / "a.csv").write_text(HEADER + body + body.splitlines()[0] + "\n")
+    (tmp_path / "b.csv").write_text(HEADER + body)
+    result = ingest_files([str(tmp_path / "*.csv")], Settings(), con=connect())
+    r = result.report
+    assert (r.rows_read, r.rows_accepted, r.rows_quarantined, r.duplicates_removed) == (5, 2, 0, 3)
+    assert [f.duplicates_removed for f in r.files] == [1, 2]
+
+
+def test_ads_manager_blank_results_are_zero_but_blank_elsewhere_is_missing(tmp_path):
+    am = ("Reporting starts,Reporting ends,Campaign name,Amount spent (INR),Impressions,Link clicks,Purchases\n"
+          ",,,\"1,500.00\",3000,,\n"
+          "2025-01-01,2025-01-01,A,\"1,000.50\",2000,,\n"
+          "2025-01-01,2025-01-01,B,500,1000,5,1\n")
+    result, frame = _ingest(tmp_path, am, "am.csv")
+    row = frame.set_index(S.CAMPAIGN)
+    assert row.loc["A", S.CLICKS] == 0 and row.loc["A", S.PURCHASES] == 0 and row.loc["A", S.SPEND] == 1000.5
+    assert set(frame[S.CURRENCY]) == {"INR"} and result.report.currency == "INR"
+    assert result.report.quarantined_by_reason == {"summary_row": 1}
+    plain = HEADER + "2025-01-01,A,Adset-1 Broad,Broad,1,1000,,,,,\n"
+    _, frame2 = _ingest(tmp_path, plain, "plain.csv")
+    assert frame2[S.CLICKS].isna().all() and frame2[S.PURCHASES].isna().all()
+
+
+def test_user_column_mapping_and_one_message_for_missing_columns(tmp_path):
+    text = "Datum,Kampagne,Kosten,Impr\n2025-01-01,A,1,100\n"
+    settings = Settings(ingest={"column_mapping": {"Datum": "date", "Kampagne": "campaign", "Kosten": "spend",
+                                                   "Impr": "impressions"}})
+    _, frame = _ingest(tmp_path, text, "de.csv", settings)
+    assert frame[S.SPEND].tolist() == [1.0]
+    with pytest.raises(MissingColumnsError) as exc:
+        _ingest(tmp_path, text, "de2.csv")
+    assert "found: Datum, Kampagne, Kosten, Impr" in str(exc.value)
+
+
+def test_tsv_cp1252_and_mdy_dates(tmp_path):
+    text = ("date\tcampaign_name\tspend\timpressions\tcreative_message\n"
+            "01/13/2025\tCafé Launch\t1.5\t100\tNaïve — fun\n"
+            "01/14/2025\tCafé Launch\t2.5\t100\tNaïve — fun\n")
+    result, frame = _ingest(tmp_path, text, "export.tsv", encoding="cp1252")
+    f = result.report.files[0]
+    assert (f.format, f.delimiter, f.encoding, f.date_order) == ("tsv", "tab", "cp1252", "mdy")
+    assert set(frame[S.CAMPAIGN]) == {"Café Launch"} and set(frame[S.CREATIVE_MESSAGE]) == {"Naïve — fun"}
+    assert str(frame[S.DATE].min())[:10] == "2025-01-13"
