@@ -153,14 +153,18 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         df = _long(series)
         base_models = ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta"] + (["AutoARIMA"] if arima else [])
         eng = StatsForecastEngine(base_models)
-        cached = cache / f"cv_{name}_{'arima' if arima else 'base'}.pkl" if cache else None
-        if cached is not None and cached.exists():
-            cv = pd.read_pickle(cached)
-        else:
-            cv = eng.cross_validate(df, base_models, H, OUTER + INNER)
+        parts = []
+        for m in base_models:  # one CV per model so a cache can be reused when models are added
+            cached = cache / f"cv_{name}_{m}.pkl" if cache else None
+            if cached is not None and cached.exists():
+                parts.append(pd.read_pickle(cached))
+                continue
+            part = eng.cross_validate(df, [m], H, OUTER + INNER)
             if cached is not None:
                 cache.mkdir(parents=True, exist_ok=True)
-                cv.to_pickle(cached)
+                part.to_pickle(cached)
+            parts.append(part)
+        cv = pd.concat(parts, ignore_index=True)
         ens2 = add_ensemble(cv[cv.model != "AutoARIMA"], ("AutoETS", "AutoTheta"))
         cv_all = ens2
         if arima:
@@ -181,16 +185,16 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         variants = {
             "default": (fs.models, fs.selection_tolerance, fs.ratio_method),
             "default, ratios direct": (fs.models, fs.selection_tolerance, "direct"),
-            "default, ratios from components": (fs.models, fs.selection_tolerance, "components"),
-            "default, tolerance 0.05": (fs.models, 0.05, fs.ratio_method),
+            "default, ratios auto": (fs.models, fs.selection_tolerance, "auto"),
+            "default, tolerance 0 (pure best MASE)": (fs.models, 0.0, fs.ratio_method),
         }
         if explore:  # the grid behind the defaults (see BENCHMARKS.md)
-            no_naive = [m for m in fs.models if m != "Naive"]
-            for tol in (0.05, 0.1, 0.15, 0.2, 0.3):
-                variants[f"tolerance {tol}"] = (fs.models, tol, fs.ratio_method)
-                variants[f"tolerance {tol}, no Naive"] = (no_naive, tol, fs.ratio_method)
-                variants[f"tolerance {tol}, no Naive, ratios direct"] = (no_naive, tol, "direct")
-                variants[f"tolerance {tol}, no Naive, ratios components"] = (no_naive, tol, "components")
+            plain = ["HistoricAverage", "SeasonalNaive", "AutoETS", "AutoTheta", "Ensemble"]
+            for tol in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
+                for extra in ([], ["Naive"]):
+                    for ratio in ("components", "direct", "auto"):
+                        label = f"explore: tolerance {tol}, {'+Naive' if extra else 'no Naive'}, ratios {ratio}"
+                        variants[label] = (plain + extra, tol, ratio)
         if arima:
             variants["default + AutoARIMA"] = ([*fs.models, "AutoARIMA", "Ensemble3"], fs.selection_tolerance, fs.ratio_method)
         # Product path timing: selection backtest + final fit on all series, as forecast_and_allocate runs it.
@@ -200,7 +204,7 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         for label, (models, tol, ratio) in variants.items():
             rows = nested_default(cv_all, series, cutoffs, list(models), tol, ratio)
             add(label, rows, *((wall, cpu) if label == "default" else (None, None)))
-        for m in ("SeasonalNaive", "HistoricAverage", "AutoETS"):
+        for m in ("SeasonalNaive", "HistoricAverage", "AutoETS") + (("AutoARIMA",) if arima else ()):
             _, w, c = timed(lambda m=m: eng.forecast(df, [m], H))
             add(m, outer[outer.model == m], w, c)
         if prophet:

@@ -26,7 +26,8 @@ from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
 ROWS_PER_SCALE = 26_400  # fb_analyst.sample: about 26k rows per unit of scale at 56 days
-CASES = ("fb_parquet", "duckdb_plain_parquet", "pandas_parquet", "fb_csv", "duckdb_plain_csv")
+CASES = ("fb_parquet", "fballpairs_parquet", "duckdb_plain_parquet", "duckdbsets_parquet", "pandas_parquet",
+         "fb_csv", "duckdb_plain_csv")
 
 
 def input_files(rows: int) -> dict[str, Path]:
@@ -45,7 +46,7 @@ def input_files(rows: int) -> dict[str, Path]:
 # --- the cases (each runs alone in a child process) ------------------------------------------
 
 
-def run_fb(path: str) -> dict:
+def run_fb(path: str, all_pairs: bool = False) -> dict:
     from fb_analyst.engine import read_file
     from fb_analyst.segments import compare_segments
     from fb_analyst.windows import resolve_windows
@@ -53,9 +54,41 @@ def run_fb(path: str) -> dict:
     start = time.perf_counter()
     table = read_file(path)
     windows = resolve_windows(table)
-    tables = compare_segments(table, windows)  # every dimension and every pair
+    # every dimension and every pair (all_pairs: also those where one dimension determines the other)
+    tables = compare_segments(table, windows, dependent_pairs=all_pairs)
     return {"seconds": time.perf_counter() - start, "rows_out": len(tables.frame),
             "groupings": int(tables.frame["dimension"].nunique())}
+
+
+def run_duckdb_sets(path: str) -> dict:
+    """The same sums written by hand as one DuckDB GROUPING SETS query (all dimensions and pairs)."""
+    import duckdb
+
+    from fb_analyst import schema as S
+    from fb_analyst.kpis import RATIO_KPIS
+
+    start = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW ads AS SELECT * FROM read_parquet('{path}')")
+    cols = [r[0] for r in con.execute("DESCRIBE ads").fetchall()]
+    dims = S.present_segment_dimensions(cols)
+    aggs = ["count(*) AS n_rows"]
+    for m in S.MEASURES:
+        aggs += [f"sum({m})::DOUBLE AS {m}", f"count({m}) AS n_{m}"]
+    for k in RATIO_KPIS:
+        both = f"{k.numerator} IS NOT NULL AND {k.denominator} IS NOT NULL"
+        aggs += [f"sum({k.numerator}) FILTER (WHERE {both})::DOUBLE AS {k.name}_num",
+                 f"sum({k.denominator}) FILTER (WHERE {both})::DOUBLE AS {k.name}_den",
+                 f"count(*) FILTER (WHERE {both}) AS n_{k.name}"]
+    sets = ["(win)"] + [f"(win, {d})" for d in dims] + [f"(win, {a}, {b})" for a, b in combinations(dims, 2)]
+    out = con.execute(
+        f"""WITH w AS (SELECT *, CASE WHEN date > (SELECT max(date) FROM ads) - 7 THEN 'current'
+                                       ELSE 'baseline' END AS win
+                       FROM ads WHERE date > (SELECT max(date) FROM ads) - 14)
+            SELECT win, {", ".join(dims)}, {", ".join(aggs)} FROM w
+            GROUP BY GROUPING SETS ({", ".join(sets)})"""
+    ).fetchall()
+    return {"seconds": time.perf_counter() - start, "rows_out": len(out)}
 
 
 def run_duckdb_plain(path: str) -> dict:
@@ -111,7 +144,8 @@ def run_pandas(path: str) -> dict:
 
 
 def child(case: str, path: str) -> None:
-    fn = {"fb": run_fb, "duckdb": run_duckdb_plain, "pandas": run_pandas}[case.split("_")[0]]
+    fn = {"fb": run_fb, "fballpairs": lambda p: run_fb(p, all_pairs=True), "duckdb": run_duckdb_plain,
+          "duckdbsets": run_duckdb_sets, "pandas": run_pandas}[case.split("_")[0]]
     result = fn(path)
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -152,11 +186,13 @@ def main() -> None:
     print("| case | file | median s | peak RSS MB | rows out |\n|---|---|---:|---:|---:|")
     for r in results:
         print(f"| {r['case']} | {r['file']} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['rows_out']:,} |")
-    if {"fb_parquet", "duckdb_plain_parquet", "pandas_parquet"} <= by_case.keys():
-        fb, plain, pd_ = by_case["fb_parquet"], by_case["duckdb_plain_parquet"], by_case["pandas_parquet"]
-        print(f"\nfb/plain DuckDB (Parquet): {fb['median_s'] / plain['median_s']:.2f}x time; "
-              f"pandas/fb: {pd_['median_s'] / fb['median_s']:.1f}x time, "
-              f"{pd_['peak_rss_mb'] / fb['peak_rss_mb']:.1f}x memory")
+    for ours, other in (("fb_parquet", "duckdb_plain_parquet"), ("fballpairs_parquet", "duckdbsets_parquet"),
+                        ("fb_parquet", "pandas_parquet"), ("fballpairs_parquet", "pandas_parquet"),
+                        ("fb_csv", "duckdb_plain_csv")):
+        if {ours, other} <= by_case.keys():
+            a, b = by_case[ours], by_case[other]
+            print(f"{other} / {ours}: {b['median_s'] / a['median_s']:.2f}x time, "
+                  f"{b['peak_rss_mb'] / a['peak_rss_mb']:.2f}x peak memory")
     (DATA / f"bench_kpis_{args.rows}.json").write_text(json.dumps(results, indent=2))
 
 

@@ -13,7 +13,7 @@ Identity used by the diagnosis: ROAS = CTR * CVR * AOV * 1000 / CPM.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Final, Literal
@@ -161,10 +161,29 @@ def with_all_measures(table: ibis.Table) -> ibis.Table:
     return table.mutate(**absent) if absent else table
 
 
-def metric_exprs(table: ibis.Table, where: ibis.Value | None = None, suffix: str = "") -> dict[str, ibis.Value]:
+def complete_measures(table: ibis.Table) -> frozenset[str]:
+    """Measures without a single missing value in ``table`` (one cheap engine query).
+
+    For those, "rows where the inputs are known" is every row, so :func:`metric_exprs` can skip
+    the conditional sums and counts (most of the aggregation work on clean data)."""
+    t = with_all_measures(table)
+    row = to_frame(t.aggregate(_n=t.count(), **{m: t[m].count() for m in S.MEASURES})).iloc[0]
+    return frozenset(m for m in S.MEASURES if row["_n"] > 0 and row[m] == row["_n"])
+
+
+def _skipped(complete: Collection[str]) -> tuple[list[str], list[KPI]]:
+    measures = [m for m in S.MEASURES if m in complete]
+    return measures, [k for k in RATIO_KPIS if k.numerator in complete and k.denominator in complete]
+
+
+def metric_exprs(
+    table: ibis.Table, where: ibis.Value | None = None, suffix: str = "", complete: Collection[str] = ()
+) -> dict[str, ibis.Value]:
     """The aggregate columns described above, over the rows of ``table`` matching ``where``.
 
-    ``table`` must hold every measure (see :func:`with_all_measures`).
+    ``table`` must hold every measure (see :func:`with_all_measures`). Columns that
+    ``complete`` measures make redundant (their known-row counts; numerator/denominator parts of
+    KPIs whose inputs are both complete) are left out: :func:`expand_complete` restores them.
     """
 
     def cond(extra: ibis.Value | None) -> ibis.Value | None:
@@ -177,11 +196,15 @@ def metric_exprs(table: ibis.Table, where: ibis.Value | None = None, suffix: str
         # Python Decimal objects, and engines then agree on one type (exact below 2**53).
         return table[col].sum(where=where).cast("float64")
 
+    skip_measures, skip_kpis = _skipped(complete)
     out: dict[str, ibis.Value] = {N_ROWS + suffix: table.count(where=where)}
     for m in S.MEASURES:
         out[m + suffix] = total(m, where)
-        out[n_col(m) + suffix] = table.count(where=cond(table[m].notnull()))
+        if m not in skip_measures:
+            out[n_col(m) + suffix] = table.count(where=cond(table[m].notnull()))
     for k in RATIO_KPIS:
+        if k in skip_kpis:
+            continue
         num, den = table[k.numerator], table[k.denominator]
         both = cond(num.notnull() & den.notnull())
         out[num_col(k.name) + suffix] = total(k.numerator, both)
@@ -190,10 +213,23 @@ def metric_exprs(table: ibis.Table, where: ibis.Value | None = None, suffix: str
     return out
 
 
+def expand_complete(parts: Mapping[str, Any], complete: Collection[str], suffix: str = "") -> dict[str, Any]:
+    """The columns :func:`metric_exprs` left out for ``complete`` measures, from the others."""
+    skip_measures, skip_kpis = _skipped(complete)
+    rows = parts[N_ROWS + suffix]
+    out: dict[str, Any] = {n_col(m) + suffix: rows for m in skip_measures}
+    for k in skip_kpis:
+        out[num_col(k.name) + suffix] = parts[k.numerator + suffix]
+        out[den_col(k.name) + suffix] = parts[k.denominator + suffix]
+        out[n_col(k.name) + suffix] = rows
+    return out
+
+
 def rollup_exprs(partial: ibis.Table, suffix: str = "") -> dict[str, ibis.Value]:
     """Re-aggregate partial aggregates (sums of sums and of counts): exact, because every
     column is additive. Columns of ``partial`` carry ``suffix``; the outputs keep it."""
-    return {c: partial[c].sum().cast(partial[c].type()) for c in aggregate_columns(suffix)}
+    present = set(partial.columns)
+    return {c: partial[c].sum().cast(partial[c].type()) for c in aggregate_columns(suffix) if c in present}
 
 
 def aggregate_columns(suffix: str = "") -> tuple[str, ...]:
@@ -210,11 +246,12 @@ def _group_keys(table: ibis.Table, by: Sequence[str]) -> list[ibis.Value]:
     return [table[c].cast("date").name(c) if c == S.DATE else table[c] for c in by]
 
 
-def aggregate(table: ibis.Table, by: Sequence[str] = ()) -> ibis.Table:
+def aggregate(table: ibis.Table, by: Sequence[str] = (), complete: Collection[str] = ()) -> ibis.Table:
     """Sums, known-value counts and per-ratio-KPI numerator/denominator sums, grouped by ``by``
-    (an Ibis expression: nothing is executed). ``date`` in ``by`` is grouped as a calendar date."""
+    (an Ibis expression: nothing is executed). ``date`` in ``by`` is grouped as a calendar date.
+    With ``complete`` (see :func:`complete_measures`) the redundant columns are left out."""
     t = with_all_measures(table)
-    metrics = metric_exprs(t)
+    metrics = metric_exprs(t, complete=complete)
     if not by:
         return t.aggregate(**metrics)
     return t.group_by(_group_keys(t, by)).aggregate(**metrics)
@@ -270,7 +307,9 @@ def kpi_frame(table: ibis.Table, by: Sequence[str] = (), kpis: Sequence[str] | N
     :func:`kpi_values` before writing), ``coverage_<kpi>``, ``<kpi>_num``, ``<kpi>_den``, ``n_<kpi>``.
     """
     resolve_kpis(kpis)
-    frame = to_frame(aggregate(table, by))
+    complete = complete_measures(table)
+    frame = to_frame(aggregate(table, by, complete))
+    frame = frame.assign(**expand_complete(frame, complete))[list(by) + list(aggregate_columns())]
     if S.DATE in by:
         frame[S.DATE] = pd.to_datetime(frame[S.DATE]).dt.date
     frame = add_kpi_columns(frame, kpis=kpis)

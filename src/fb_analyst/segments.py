@@ -18,7 +18,7 @@ KPIs are ratio-of-sums computed from those parts; never a mean of row ratios.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -38,15 +38,16 @@ from fb_analyst.kpis import (
     N_ROWS,
     RATIO_KPIS,
     KpiValue,
-    kpi_columns,
     aggregate_columns,
+    complete_measures,
     coverage_col,
+    expand_complete,
     format_kpi,
     json_safe,
+    kpi_columns,
     kpi_frame,
     kpi_value_from_row,
     metric_exprs,
-    n_col,
     rollup_exprs,
     to_records,
     with_all_measures,
@@ -90,10 +91,10 @@ def _in_windows(table: ibis.Table, windows: Windows) -> ibis.Table:
     return t.mutate(**{WINDOW: ibis.ifelse(windows.current.date_filter(t), "current", "baseline")})
 
 
-def _cube(table: ibis.Table, windows: Windows, dims: Sequence[str]) -> ibis.Table:
+def _cube(table: ibis.Table, windows: Windows, dims: Sequence[str], complete: Collection[str] = ()) -> ibis.Table:
     """Pass 1: the additive KPI parts per window x combination of ``dims`` (one scan)."""
     t = _in_windows(table, windows)
-    return t.group_by([WINDOW, *dims]).aggregate(**metric_exprs(t))
+    return t.group_by([WINDOW, *dims]).aggregate(**metric_exprs(t, complete=complete))
 
 
 def _groupings(dims: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
@@ -127,25 +128,28 @@ def _rollup(cube: ibis.Table, groupings: list[tuple[str, ...]]) -> ibis.Table:
     return keyed.group_by(WINDOW, *KEYS).aggregate(**rollup_exprs(keyed))
 
 
-def _dependent_pairs(cube: ibis.Table, dims: Sequence[str]) -> dict[str, str]:
-    """Pairs whose first or second dimension is a function of the other in the data (an ad
+def _dependent_pairs(cube: ibis.Table, pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """Those ``pairs`` where one dimension is a function of the other in the data (an ad
     belongs to one campaign): their table is the finer dimension's table, row for row, so it is
     not computed. Returns {"campaign,ad": "ad", ...}; one engine query of distinct counts."""
-    pairs = list(combinations(dims, 2))
     if not pairs:
         return {}
+    dims = sorted({d for pair in pairs for d in pair})
 
-    def key(d: str) -> ibis.Value:
-        return cube[d].cast("string").fill_null("\x00")
+    def distinct(*names: str) -> ibis.Value:
+        # a struct, so that a null value counts as a value, as it does in a GROUP BY
+        return ibis.struct({f"k{i}": cube[n] for i, n in enumerate(names)}).nunique()
 
-    exprs = {f"n{i}": key(d).nunique() for i, d in enumerate(dims)}
-    exprs.update({f"p{j}": key(a).concat("\x1f", key(b)).nunique() for j, (a, b) in enumerate(pairs)})
+    exprs = {f"n_{d}": distinct(d) for d in dims}
+    exprs.update({f"p{j}": distinct(a, b) for j, (a, b) in enumerate(pairs)})
     row = to_frame(cube.aggregate(**exprs)).iloc[0]
     out = {}
     for j, (a, b) in enumerate(pairs):
         n = row[f"p{j}"]
-        if n == row[f"n{dims.index(b)}"] or n == row[f"n{dims.index(a)}"]:
-            out[f"{a},{b}"] = b if n == row[f"n{dims.index(b)}"] else a
+        if n == row[f"n_{b}"]:
+            out[f"{a},{b}"] = b
+        elif n == row[f"n_{a}"]:
+            out[f"{a},{b}"] = a
     return out
 
 
@@ -156,21 +160,30 @@ def _segment_sums(
     and the dependent pairs that were skipped (unless ``dependent_pairs``).
 
     Groupings without a fine dimension (ad, creative_message) roll up from a second, much
-    smaller cube that drops them, which halves the rows pass 2 reads on ad-level data.
+    smaller cube that drops them: pass 2 then reads far fewer rows on ad-level data.
     """
     groupings = _groupings(dims, pairs)
-    coarse_dims = [d for d in dims if d not in FINE_DIMENSIONS]
-    with materialized(_cube(table, windows, dims)) as cube:
-        skipped = {} if dependent_pairs or not pairs else _dependent_pairs(cube, dims)
-        groupings = [g for g in groupings if ",".join(g) not in skipped]
-        fine = [g for g in groupings if set(g) & set(FINE_DIMENSIONS)]
-        if not fine:
-            return to_frame(_rollup(cube, groupings)), skipped
-        coarse_cube = cube.group_by([WINDOW, *coarse_dims]).aggregate(**rollup_exprs(cube))
-        with materialized(coarse_cube) as coarse:
-            coarse_groupings = [g for g in groupings if g not in fine]
-            both = _rollup(cube, fine).union(_rollup(coarse, coarse_groupings), distinct=False)
-            return to_frame(both), skipped
+    check = pairs and not dependent_pairs
+    complete = complete_measures(_in_windows(table, windows))
+    with materialized(_cube(table, windows, dims, complete)) as cube:
+        fine_dims = [d for d in dims if d in FINE_DIMENSIONS]
+        if not fine_dims:
+            skipped = _dependent_pairs(cube, [g for g in groupings if len(g) == 2]) if check else {}
+            long = to_frame(_rollup(cube, [g for g in groupings if ",".join(g) not in skipped]))
+        else:
+            coarse_dims = [d for d in dims if d not in fine_dims]
+            coarse_cube = cube.group_by([WINDOW, *coarse_dims]).aggregate(**rollup_exprs(cube))
+            with materialized(coarse_cube) as coarse:
+                fine = [g for g in groupings if set(g) & set(fine_dims)]
+                rest = [g for g in groupings if g not in fine]
+                skipped = {}
+                if check:
+                    skipped = _dependent_pairs(cube, [g for g in fine if len(g) == 2])
+                    skipped.update(_dependent_pairs(coarse, [g for g in rest if len(g) == 2]))
+                fine = [g for g in fine if ",".join(g) not in skipped]
+                rest = [g for g in rest if ",".join(g) not in skipped]
+                long = to_frame(_rollup(cube, fine).union(_rollup(coarse, rest), distinct=False))
+    return long.assign(**expand_complete(long, complete)), skipped
 
 
 def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -228,6 +241,21 @@ def _labels(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     dimension = dim_1.where(one, dim_1 + "," + dim_2.fillna(""))
     segment = label_1.where(one, label_1 + ", " + dim_2.fillna("") + "=" + val_2)
     return dimension.to_numpy(dtype=object), segment.to_numpy(dtype=object)
+
+
+def _frame_in_order(cols: dict[str, np.ndarray], order: np.ndarray) -> pd.DataFrame:
+    """The final frame, rows in ``order``, segment keys first. Consumes ``cols``; float columns
+    go into one preallocated block, so peak memory is about one copy of the table, not three
+    (pandas' constructor would copy every column and then consolidate them again)."""
+    floats = [c for c in cols if c not in SEGMENT_KEYS and cols[c].dtype == np.float64]
+    block = np.empty((len(order), len(floats)), dtype="float64")
+    for i, c in enumerate(floats):
+        block[:, i] = cols.pop(c)[order]
+    frame = pd.DataFrame(block, columns=floats, copy=False)
+    others = {c: cols.pop(c)[order] for c in [*SEGMENT_KEYS, *(c for c in cols if c not in SEGMENT_KEYS)]}
+    for i, (c, values) in enumerate(others.items()):
+        frame.insert(i, c, values)
+    return frame
 
 
 @dataclass(frozen=True)
@@ -316,6 +344,7 @@ def compare_segments(
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
     long, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
     cols = _wide(long)
+    del long
     for w in WINDOW_NAMES:
         cols.update(kpi_columns(cols, suffix=f"_{w}"))
     cols.update(_deltas(cols, [k.name for k in ADDITIVE_KPIS + RATIO_KPIS] + [N_ROWS]))
@@ -339,8 +368,7 @@ def compare_segments(
         "v1": cols["value_1"], "v2": cols["value_2"],
     })[keep]
     order = keys.sort_values(["level", "o1", "o2", "v1", "v2"], na_position="last", kind="stable").index.to_numpy()
-    names = list(SEGMENT_KEYS) + [c for c in cols if c not in SEGMENT_KEYS]
-    frame = pd.DataFrame({c: cols[c][order] for c in names})
+    frame = _frame_in_order(cols, order)
     return SegmentTables(frame=frame, account=account.drop(list(SEGMENT_KEYS), errors="ignore"),
                          windows=windows, dimensions=tuple(dims), pairs=pairs, min_spend_share=min_spend_share,
                          dependent_pairs=skipped)

@@ -44,6 +44,10 @@ class IngestSettings(BaseModel):
     decision_sample_rows: int = Field(
         50_000, ge=100, description="Rows per file read to decide the decimal mark and date order."
     )
+    disk_stage_rows: int = Field(
+        2_000_000, ge=0, description="Inputs estimated above this many rows are staged in a temporary "
+        "on-disk DuckDB database (compressed, bounded memory) instead of in memory.",
+    )
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = Field(
         "auto", description="Order of day/month in ambiguous dates; auto decides from the data."
     )
@@ -154,16 +158,19 @@ class ForecastSettings(BaseModel):
     budget_change_bound: float = Field(0.30, ge=0, le=1, description="Max relative change per campaign.")
     bootstrap_samples: int = Field(200, ge=20)
     models: list[str] = Field(
-        default_factory=lambda: ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta", "Ensemble"],
-        description="statsforecast candidates chosen per series by backtest (also: AutoARIMA, slower; "
-        "see BENCHMARKS.md). Ensemble = mean of the AutoETS/AutoTheta/AutoARIMA candidates present.",
+        default_factory=lambda: ["HistoricAverage", "SeasonalNaive", "AutoETS", "AutoTheta", "Ensemble"],
+        description="statsforecast candidates chosen per series by backtest; also available: Naive, "
+        "AutoARIMA (left out by default: no accuracy gain for their cost, see BENCHMARKS.md). "
+        "Ensemble = mean of the AutoETS/AutoTheta/AutoARIMA candidates present.",
     )
     ratio_method: Literal["components", "direct", "auto"] = Field(
-        "auto", description="Ratio KPIs (CTR, CPC, CVR, ROAS): forecast(num)/forecast(den), the ratio's own "
+        "components", description="Ratio KPIs (CTR, CPC, CVR, ROAS): forecast(num)/forecast(den) (default: "
+        "as accurate as the alternatives in BENCHMARKS.md, ratio-of-sums, no extra fits), the ratio's own "
         "daily series, or per series whichever has the lower backtest MASE.",
     )
     selection_tolerance: float = Field(
-        0.0, ge=0, description="A simpler model within this relative MASE of the best is chosen instead."
+        0.15, ge=0, description="A simpler model (the historic mean first) within this relative backtest "
+        "MASE of the best is chosen instead: a few backtest weeks cannot tell smaller gains from luck.",
     )
     max_gap_days: int = Field(
         3, ge=0, description="Gaps up to this many days are interpolated; history before a longer gap is dropped."

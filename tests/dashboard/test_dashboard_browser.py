@@ -7,6 +7,7 @@ a filter and see the numbers change, and keep a screenshot.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -90,9 +91,12 @@ def test_upload_sample_see_hypotheses_and_chart_then_filter(tmp_path: Path, samp
                 expect(page.get_by_text("Hypotheses, ranked")).to_be_visible(timeout=60_000)
                 hyps = page.locator('.st-key-hypotheses_table [data-testid="stDataFrame"]')
                 expect(hyps).to_be_visible(timeout=60_000)
-                expect(page.locator(".st-key-hyp_evidence")).to_contain_text("H1:")
+                expect(page.locator(".st-key-hyp_evidence input")).to_have_value(re.compile(r"^H1: "))
+                expect(page.locator('.st-key-evidence_table [data-testid="stDataFrame"]')).to_be_visible()
                 expect(page.locator(".st-key-waterfall_chart .js-plotly-plot .main-svg").first).to_be_visible()
-                page.screenshot(path=str(tmp_path / "diagnosis.png"), full_page=True)
+                page.set_viewport_size({"width": 1600, "height": 2400})  # Streamlit scrolls inside its own pane
+                page.screenshot(path=str(tmp_path / "diagnosis.png"))
+                page.set_viewport_size({"width": 1600, "height": 1100})
 
                 page.locator(".st-key-page").get_by_text("Overview", exact=True).click()
                 expect(spend).to_be_visible(timeout=60_000)
@@ -102,9 +106,10 @@ def test_upload_sample_see_hypotheses_and_chart_then_filter(tmp_path: Path, samp
                 expect(spend).not_to_have_text(spend_all, timeout=ANALYSIS_MS)
                 spend_ig = spend.inner_text()
                 expect(page.get_by_text("platform in {Instagram}").first).to_be_visible(timeout=60_000)
+                page.set_viewport_size({"width": 1600, "height": 1800})
                 page.wait_for_timeout(1500)  # let the charts finish drawing before the screenshot
                 shot = tmp_path / "overview_instagram.png"
-                page.screenshot(path=str(shot), full_page=True)
+                page.screenshot(path=str(shot))
                 assert shot.stat().st_size > 10_000
                 assert spend_ig != spend_all
                 assert not page.locator('[data-testid="stException"]').count()

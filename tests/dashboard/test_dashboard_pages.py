@@ -18,6 +18,11 @@ def show(at: AppTest, page: str) -> AppTest:
     return at
 
 
+def frame(at: AppTest, key: str):  # noqa: ANN201 - pandas DataFrame
+    """The dataframe inside the page's container ``key``."""
+    return at.get_by_key(key).dataframe[0].value
+
+
 def has_key(at: AppTest, key: str) -> bool:
     try:
         at.get_by_key(key)
@@ -53,13 +58,13 @@ def test_diagnosis_shows_waterfall_mix_hypotheses_and_drilldown(app_on_sample: A
     for key in ("waterfall_chart", "decomposition_table", "mix_chart", "hypotheses_table", "evidence_table",
                 "drill_chart", "drill_table"):
         assert has_key(at, key), key
-    hyps = at.get_by_key("hypotheses_table").value
+    hyps = frame(at, "hypotheses_table")
     assert {"id", "status", "title", "segment", "change", "q_value", "confidence"} <= set(hyps.columns)
     assert hyps["id"].iloc[0] == "H1"
-    evidence = at.get_by_key("evidence_table").value
+    evidence = frame(at, "evidence_table")
     assert set(evidence["window"]) >= {"baseline", "current"}
     at.selectbox(key="drill_dimension").set_value("platform").run()
-    drill = at.get_by_key("drill_table").value
+    drill = frame(at, "drill_table")
     assert set(drill["platform"]) >= {"Facebook", "Instagram"}
 
 
@@ -84,7 +89,7 @@ def test_filters_apply_to_every_page(app_on_sample: AppTest) -> None:
     at = show(at, "Diagnosis")
     assert any("platform in {Instagram}" in c.value for c in at.caption)
     at.selectbox(key="drill_dimension").set_value("platform").run()
-    assert set(at.get_by_key("drill_table").value["platform"]) == {"Instagram"}
+    assert set(frame(at, "drill_table")["platform"]) == {"Instagram"}
     at = show(at, "Data quality")
     assert any("the current filters keep" in c.value and "of its 4,500" in c.value for c in at.caption)
     at.multiselect(key="filter_platform").set_value([]).run()
@@ -95,7 +100,7 @@ def test_forecast_page_shows_fan_chart_and_allocation(app_on_sample: AppTest) ->
     at = show(app_on_sample, "Forecast & budget")
     for key in ("fan_chart", "series_table", "allocation_chart", "allocation_table"):
         assert has_key(at, key), key
-    alloc = at.get_by_key("allocation_table").value
+    alloc = frame(at, "allocation_table")
     assert {"campaign", "current spend/day", "proposed spend/day"} <= set(alloc.columns)
     assert any(m.label == "Daily budget" for m in at.metric)
 
@@ -105,7 +110,7 @@ def test_creatives_page_shows_themes_fatigue_and_recommendations(app_on_sample: 
     at = show(app_on_sample, "Creatives")
     for key in ("theme_map_chart", "theme_perf_chart", "themes_table"):
         assert has_key(at, key), key
-    themes = at.get_by_key("themes_table").value
+    themes = frame(at, "themes_table")
     assert {"theme", "label", "verdict", "CTR", "CTR interval"} <= set(themes.columns)
     assert any(e.label.startswith(("Men", "MEN", "Women", "WOMEN")) for e in at.expander)  # recommendations
     assert any("predicted CTR" in df.value.columns for df in at.dataframe if hasattr(df.value, "columns"))

@@ -13,18 +13,19 @@ from rich.console import Console
 from fb_analyst import schema as S
 from fb_analyst.pipeline import run_pipeline
 from fb_analyst.report.escape import md_escape
+from fb_analyst.sample import generate_sample
+from fb_analyst.settings import Settings
 
 SCRIPT = "<script>alert(1)</script>"
 FORMULA = '=HYPERLINK("http://x","y")'
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
-@pytest.fixture()
-def hostile_export(write_export, tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def hostile_export(tmp_path_factory) -> Path:
     """A generated export whose creative messages and one campaign name carry HTML and a formula;
     one row has negative spend so it lands in quarantine.csv with its raw text."""
-    path = write_export(days=28)
-    frame = pd.read_csv(path)
+    frame = generate_sample("cpm_spike_placement", seed=0, days=28, n_campaigns=3, scale=0.3).frame
     messages = sorted(frame[S.CREATIVE_MESSAGE].unique())
     frame.loc[frame[S.CREATIVE_MESSAGE] == messages[0], S.CREATIVE_MESSAGE] = f"Soft cotton {SCRIPT} briefs"
     frame.loc[frame[S.CREATIVE_MESSAGE] == messages[1], S.CREATIVE_MESSAGE] = FORMULA
@@ -34,15 +35,15 @@ def hostile_export(write_export, tmp_path) -> Path:
     bad[S.SPEND] = -5.0
     bad[S.CREATIVE_MESSAGE] = FORMULA
     frame = pd.concat([frame, bad], ignore_index=True)
-    out = tmp_path / "hostile.csv"
+    out = tmp_path_factory.mktemp("hostile") / "hostile.csv"
     frame.to_csv(out, index=False)
     return out
 
 
-@pytest.fixture()
-def hostile_run(hostile_export, fast_settings, tmp_path) -> Path:
-    out = tmp_path / "out"
-    run_pipeline([str(hostile_export)], out, None, fast_settings, run_id="hostile",
+@pytest.fixture(scope="module")
+def hostile_run(hostile_export) -> Path:
+    out = hostile_export.parent / "out"
+    run_pipeline([str(hostile_export)], out, None, Settings(creative={"embedder": "tfidf"}), run_id="hostile",
                  console=Console(file=open("/dev/null", "w")),  # noqa: SIM115
                  stages=("ingest", "windows", "segments", "diagnose", "creative"))
     return out

@@ -113,7 +113,7 @@ def _creative(results: dict[str, Any]) -> list[str]:
     lines = []
     if c.get("fatigued_messages"):
         lines.append("Refresh first (fatigued): " + "; ".join(
-            f"\"{m['key']}\" ({m['decay_pct_per_week']:+.1f}% CTR per week)" if isinstance(m.get("decay_pct_per_week"), float)
+            f"\"{m['key']}\" (CTR -{m['decay_pct_per_week']:.1%} per week)" if isinstance(m.get("decay_pct_per_week"), float)
             else f"\"{m['key']}\"" for m in c["fatigued_messages"][:3]) + ".")
     losers = [t for t in c.get("themes", []) if t["verdict"] == "loser"]
     winners = [t for t in c.get("themes", []) if t["verdict"] == "winner"]

@@ -137,7 +137,7 @@ def tool_creative(ws: Workspace, plan: AskPlan) -> dict[str, Any]:
                     "q_value": _num(t.q_value)} for t in themes],
         "fatigued_messages": [{"key": str(f.get("key", f.get("message", ""))),
                                "decay_pct_per_week": _num(f.get("decay_pct_per_week"))}
-                              for f in fatigue.by_message if f.get("fatigued", True)][:TOP],
+                              for f in fatigue.by_message if f.get("fatigued")][:TOP],
         "recommendations": [{"campaign": r.campaign, "current_ctr": _num(r.current_ctr),
                              "hypothesis_ids": list(r.hypothesis_ids),
                              "suggestions": [{"text": s.text, "predicted_ctr": _num(s.predicted_ctr.value),

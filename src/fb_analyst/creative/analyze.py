@@ -107,7 +107,7 @@ def build_themes(
             "GLM (log link, offset log denominator) with one effect per message and fixed effects for "
             + ", ".join(controls) + ", then a random-effects (DerSimonian-Laird) comparison of the message "
             "effects by theme; effect = theme rate relative to the average theme; t tests with df = messages - "
-            "themes; BH-FDR over all theme x KPI tests"
+            "themes; BH-FDR across the themes of each KPI"
         ),
         controls=controls, fdr_q=dcfg.fdr_q, min_effect=dcfg.min_effect, themes=themes,
         notes=notes + tm.notes,
@@ -130,31 +130,37 @@ def _is_ctr_down(h: Any) -> bool:
 
 
 def select_low_ctr(
-    diagnosis: Any, campaign_ctr: pd.Series, quantile: float
+    diagnosis: Any, campaign_ctr: pd.Series, quantile: float, messages_by_campaign: dict[str, list[str]]
 ) -> tuple[dict[str, list[str]], str, str]:
-    """Low-CTR campaigns with the ids of the hypotheses about them; (campaigns, source, rule)."""
+    """Low-CTR campaigns with the ids of the hypotheses about them; (campaigns, source, rule).
+
+    A hypothesis is about campaign c when it is a CTR-down hypothesis whose segment is the whole
+    account, names c, or names one of c's messages.
+    """
     hyps = list(getattr(diagnosis, "hypotheses", None) or [])
-    by_campaign: dict[str, list[str]] = {}
-    for h in hyps:
-        camp = (h.segment or {}).get(S.CAMPAIGN)
-        if camp in campaign_ctr.index and _is_ctr_down(h) and h.status == "supported":
-            by_campaign.setdefault(camp, []).append(h.id)
-    if by_campaign:
-        return by_campaign, "diagnosis", "campaigns with a supported CTR-down hypothesis in the diagnosis"
+
+    def about(h: Any, c: str) -> bool:
+        seg = h.segment or {}
+        return _is_ctr_down(h) and (
+            not seg or seg.get(S.CAMPAIGN) == c
+            or (S.CAMPAIGN not in seg and seg.get(S.CREATIVE_MESSAGE) in set(messages_by_campaign.get(c, [])))
+        )
+
+    flagged = sorted({h.segment[S.CAMPAIGN] for h in hyps if _is_ctr_down(h) and h.status == "supported"
+                      and (h.segment or {}).get(S.CAMPAIGN) in campaign_ctr.index})
+    if flagged:
+        rule = "campaigns with a supported CTR-down hypothesis in the diagnosis"
+        return {c: [h.id for h in hyps if about(h, c)] for c in flagged}, "diagnosis", rule
     ctr = campaign_ctr.dropna()
     if ctr.empty:
         return {}, "quantile", "no campaign has a defined current-window CTR"
     cut = float(ctr.quantile(quantile))
     chosen = sorted(ctr[ctr <= cut].index)
-    # Related evidence: CTR hypotheses about this campaign or not tied to any campaign.
-    related = {
-        c: [h.id for h in hyps if str(h.metric).lower() == "ctr" and (h.segment or {}).get(S.CAMPAIGN) in (None, c)]
-        for c in chosen
-    }
-    source = "the diagnosis has no supported CTR-down campaign hypothesis" if diagnosis is not None else "no diagnosis"
+    source = ("the diagnosis has no supported CTR-down campaign hypothesis" if diagnosis is not None
+              else "no diagnosis given")
     rule = (f"{source}; campaigns whose current-window CTR is at or below the {quantile:.0%} quantile "
-            f"of campaign CTRs ({cut:.3%})")
-    return related, "quantile", rule
+            f"of campaign CTRs ({cut:.3%}, setting creative.low_ctr_quantile)")
+    return {c: [h.id for h in hyps if about(h, c)] for c in chosen}, "quantile", rule
 
 
 def _theme_order(clusters: ThemeClusters, metric: str = "ctr") -> tuple[list[int], dict[int, str]]:
@@ -183,24 +189,24 @@ def _theme_order(clusters: ThemeClusters, metric: str = "ctr") -> tuple[list[int
 
 def build_recommendations(
     table_cells: pd.DataFrame, current: pd.DataFrame, clusters: ThemeClusters, model: CtrModel | None,
-    report: CtrModelReport | None, diagnosis: Any, settings: Any, embed: Any,
+    report: CtrModelReport | None, diagnosis: Any, settings: Any, embed: Any, slot_words: set[str],
 ) -> tuple[list[CampaignRecommendations], str]:
     """Suggestions for every low-CTR campaign (see ``recommend`` for the method)."""
     ccfg, dcfg = settings.creative, settings.diagnose
     camp = current.groupby(S.CAMPAIGN)[["ctr_num", "ctr_den"]].sum()
     campaign_ctr = (camp["ctr_num"] / camp["ctr_den"]).where(camp["ctr_den"] > 0)
-    selected, source, rule = select_low_ctr(diagnosis, campaign_ctr, ccfg.low_ctr_quantile)
+    msgs_by_campaign = {c: sorted(g[S.CREATIVE_MESSAGE].unique()) for c, g in table_cells.groupby(S.CAMPAIGN)}
+    selected, source, rule = select_low_ctr(diagnosis, campaign_ctr, ccfg.low_ctr_quantile, msgs_by_campaign)
     if not selected:
         return [], rule
     existing = {normalise_text(m) for m in table_cells[S.CREATIVE_MESSAGE].unique()}
-    msgs_by_campaign = {c: sorted(g[S.CREATIVE_MESSAGE].unique()) for c, g in table_cells.groupby(S.CAMPAIGN)}
     vocab = R.campaign_vocabulary(msgs_by_campaign)
     order, why = _theme_order(clusters)
     theme_members = {i: clusters.themes[i].members for i in order}
     hooks = R.candidate_hooks(theme_members, order, ccfg.hooks_per_theme)
     plans: list[tuple[str, list[str], list[tuple[R.Hook, str, str]]]] = []
     for c in sorted(selected):
-        foreign = R.foreign_words(c, vocab)
+        foreign = R.foreign_words(c, vocab) | (slot_words - set(vocab.get(c, {})))
         closings = R.rank_closings(msgs_by_campaign.get(c, []), vocab.get(c, {}), limit=6)
         cands, seen = [], set()
         for h in hooks:
@@ -220,6 +226,7 @@ def build_recommendations(
     level = 1 - dcfg.alpha
     context = [k for k in present_context_cols(current)]
     out = []
+    used_texts: set[str] = set()
     for c, hyp_ids, cands in plans:
         rows = current[current[S.CAMPAIGN] == c].groupby(context, as_index=False)["ctr_den"].sum()
         rows = rows.rename(columns={"ctr_den": "impressions"})
@@ -228,7 +235,11 @@ def build_recommendations(
         for h, cl, text in cands:
             pred = model.predict_ctr(rows, emb[text], level) if model is not None and len(rows) else None
             scored.append(((pred.value if pred and pred.value is not None else 0.0), text, h, cl, pred))
-        best = R.pick_diverse([s[:4] for s in scored], ccfg.suggestions_per_campaign)
+        # Prefer texts not already suggested to another campaign (when there are enough others).
+        fresh = [s[:4] for s in scored if s[1] not in used_texts]
+        pool = fresh if len(fresh) >= ccfg.suggestions_per_campaign else [s[:4] for s in scored]
+        best = R.pick_diverse(pool, ccfg.suggestions_per_campaign)
+        used_texts.update(b[1] for b in best)
         preds = {s[1]: s[4] for s in scored}
         suggestions = []
         for value, text, h, cl in best:
@@ -301,7 +312,7 @@ def analyze_creatives(
         start = getattr(getattr(windows, "current", None), "start", None)
         current = cells if start is None else cells[(cells[S.DATE] >= start) & (cells[S.DATE] <= as_of)]
         recs, rule = build_recommendations(cells, current, clusters, model, report, diagnosis, settings,
-                                           embedder.embed)
+                                           embedder.embed, set(tm.slot_words))
     log.info("creative.done", themes=len(clusters.themes), campaigns=len(recs))
     creatives = CreativeFindings(fatigue=fatigue, ctr_model=report, low_ctr_selection=rule,
                                  recommendations=recs, notes=notes)

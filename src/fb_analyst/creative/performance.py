@@ -14,8 +14,8 @@ on the cells, ``log E[num] = log(den) + message + creative_type + audience_type 
 country + date``, gives every message's rate at a common context mix and on common days (so a
 theme is not called a winner because it ran on cheap placements or in a good week); a random-
 effects meta-analysis of those message rates gives each theme's rate relative to the average theme,
-with messages as the replicates. t tests (df = messages - themes) give p-values; BH over every
-(theme, KPI) test gives q-values. A theme is a winner (loser) on a KPI when q <= fdr_q, the rate
+with messages as the replicates. t tests (df = messages - themes) give p-values; BH over the themes
+of each KPI gives q-values. A theme is a winner (loser) on a KPI when q <= fdr_q, the rate
 ratio is above 1 + min_effect (below 1 - min_effect) and it has at least ``min_impressions``.
 """
 
@@ -66,35 +66,59 @@ class GlmEffects:
     tau: float  # between-message standard deviation of log rates within a theme
 
 
-def _dummies(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    parts = [
-        pd.get_dummies(frame[c].astype(str), prefix=c, drop_first=True, dtype=float)
-        for c in columns
-        if frame[c].nunique() > 1
-    ]
-    return pd.concat(parts, axis=1) if parts else pd.DataFrame(index=frame.index)
+def poisson_fixed_effects(
+    y: np.ndarray, exposure: np.ndarray, blocks: list[np.ndarray], tol: float = 1e-9, max_iter: int = 500
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Poisson GLM with only categorical fixed effects, fitted by alternating exact block updates.
+
+    ``log mu = log(exposure) + sum_b effect_b[code_b]``. For one block with the others held fixed
+    the Poisson score equation has a closed form: ``exp(delta_j) = sum_{i in j} y_i / sum_{i in j}
+    mu_i``; cycling through the blocks converges to the maximum-likelihood fit (the estimator of
+    Stata's ppmlhdfe / R's fixest, here without a design matrix, so it costs O(rows) per sweep).
+    Levels with no events get a 0.5 pseudo-count so their log rate stays finite.
+    Returns the effects per block (first block un-normalised, later blocks centred on their first
+    level being 0 is not imposed: only sums of effects are identified) and the fitted means.
+    """
+    mu = exposure.astype(float).copy()
+    effects = [np.zeros(int(c.max()) + 1) for c in blocks]
+    for _ in range(max_iter):
+        worst = 0.0
+        for codes, eff in zip(blocks, effects, strict=True):
+            obs = np.bincount(codes, weights=y, minlength=len(eff))
+            exp_ = np.bincount(codes, weights=mu, minlength=len(eff))
+            ratio = np.where(exp_ > 0, np.maximum(obs, 0.5) / np.where(exp_ > 0, exp_, 1.0), 1.0)
+            step = np.log(ratio)
+            eff += step
+            mu *= ratio[codes]
+            worst = max(worst, float(np.abs(step).max()))
+        if worst < tol:
+            break
+    return effects, mu
 
 
 def message_effects(
     cells: pd.DataFrame, num: str, den: str, controls: list[str], message_col: str
 ) -> pd.DataFrame:
-    """Stage 1: each message's log rate at a common context, with its standard error.
+    """Stage 1: each message's log rate at a common context, with its variance.
 
-    Quasi-Poisson GLM ``log E[num] = log(den) + message + controls`` (one coefficient per message,
-    no intercept; dispersion from Pearson chi2 / df).
+    Quasi-Poisson model ``log E[num] = log(den) + message + controls`` fitted by
+    :func:`poisson_fixed_effects`; the dispersion is Pearson chi2 / (rows - parameters) and a
+    message effect's variance is ``dispersion / sum of its fitted events`` (its Fisher information,
+    the other effects held fixed -- accurate when messages run across many contexts and days).
     """
-    import statsmodels.api as sm
-
     d = cells[(cells[den] > 0) & cells[num].notna()].reset_index(drop=True)
-    msg = pd.get_dummies(d[message_col].astype(str), dtype=float)
-    x = pd.concat([msg, _dummies(d, controls)], axis=1)
+    msg_codes, msg_levels = pd.factorize(d[message_col].astype(str), sort=True)
+    blocks = [msg_codes] + [pd.factorize(d[c].astype(str), sort=True)[0] for c in controls if d[c].nunique() > 1]
     y = d[num].to_numpy(float)
-    scale = max(y.mean(), 1e-12)  # revenue in any currency stays well conditioned
-    fit = sm.GLM(y / scale, x.to_numpy(float), family=sm.families.Poisson(),
-                 offset=np.log(d[den].to_numpy(float) / scale)).fit(scale="X2")
-    m = msg.shape[1]
-    se = np.sqrt(np.maximum(np.diag(np.asarray(fit.cov_params()))[:m], 0.0))
-    return pd.DataFrame({message_col: msg.columns, "b": np.asarray(fit.params)[:m], "v": se**2})
+    effects, mu = poisson_fixed_effects(y, d[den].to_numpy(float), blocks)
+    n_params = sum(len(e) for e in effects) - (len(effects) - 1)
+    resid_df = max(len(y) - n_params, 1)
+    dispersion = float(np.sum(np.where(mu > 0, (y - mu) ** 2 / np.where(mu > 0, mu, 1.0), 0.0)) / resid_df)
+    # Centre the control blocks so message effects are log rates at the average context.
+    b = effects[0] + sum(float(np.mean(e)) for e in effects[1:])
+    info = np.bincount(msg_codes, weights=mu, minlength=len(msg_levels))
+    v = dispersion / np.maximum(info, 1e-12)
+    return pd.DataFrame({message_col: list(msg_levels), "b": b, "v": v})
 
 
 def fit_theme_effects(
@@ -181,18 +205,14 @@ def theme_effects(
             t = g.effect / g.se
         p = 2 * stats.t.sf(np.abs(t), max(g.df_resid, 1.0))
         raw[kpi] = (g.effect, g.se, np.where(np.isfinite(t), p, np.nan), g.df_resid)  # type: ignore[assignment]
-    all_p = np.concatenate([v[2] for v in raw.values() if not isinstance(v, str)] or [np.array([])])
-    all_q = bh_qvalues(all_p)
     volume = cells.groupby(theme_col)["ctr_den"].sum().reindex(range(k), fill_value=0.0).to_numpy()
     out: dict[str, list[AdjustedEffect]] = {}
-    offset = 0
     for kpi, v in raw.items():
         if isinstance(v, str):
             out[kpi] = [AdjustedEffect(metric=kpi, rate_ratio=None, undefined_reason=v) for _ in range(k)]
             continue
         effect, se, p, df = v  # type: ignore[misc]
-        q = all_q[offset : offset + k]
-        offset += k
+        q = bh_qvalues(p)  # one family per KPI: the themes compared on that KPI
         tcrit = stats.t.ppf(0.5 + (1 - alpha) / 2, max(df, 1.0))
         effects = []
         for j in range(k):

@@ -10,8 +10,8 @@ ends. Openings ("hooks") come from the messages of the best themes by context-ad
 (significant winners first; when no theme is a significant winner, the top themes by adjusted CTR,
 and the rationale says so). Closings come from the campaign's own messages, ranked by how
 distinctive their words are for that campaign (its products and brand vocabulary). A hook that uses
-a word distinctive of *another* campaign but absent from this one (another product line) is
-skipped. Candidates equal to an existing message after normalisation, or longer than
+a word distinctive of *another* campaign, or a template slot word (product, material), that this
+campaign never uses is skipped: a men's campaign does not get "cloud-soft cups". Candidates equal to an existing message after normalisation, or longer than
 ``creative.max_primary_text_chars``, are dropped; the rest are ranked by predicted CTR, preferring
 distinct hooks.
 """
@@ -168,6 +168,3 @@ def pick_diverse(scored: list[tuple[float, str, Hook, str]], n: int) -> list[tup
             used_close.add(s[3])
     return chosen
 
-
-def unit_lift(values: np.ndarray) -> float:
-    return float(np.nanmax(values)) if len(values) else float("nan")

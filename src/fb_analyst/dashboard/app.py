@@ -140,6 +140,9 @@ def downloads(page: Page) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="fb-analyst", page_icon="📈", layout="wide")
+    # End users see no developer toolbar and, should an error escape run(), no stack trace.
+    st.set_option("client.toolbarMode", "viewer")
+    st.set_option("client.showErrorDetails", "none")
     args = command_line()
     settings = _settings(args.config)
     store = _store()

@@ -151,7 +151,7 @@ def fan_figure(series: Any, history: pd.DataFrame | None, title: str) -> go.Figu
     for lo, hi, colour, name in (("lo95", "hi95", "rgba(31,119,180,0.15)", "95% interval"),
                                  ("lo80", "hi80", "rgba(31,119,180,0.32)", "80% interval")):
         fig.add_trace(go.Scatter(x=x + x[::-1], y=[getattr(p, hi) for p in fc] + [getattr(p, lo) for p in fc][::-1],
-                                 fill="toself", fillcolor=colour, line=dict(width=0), name=name,
+                                 fill="toself", fillcolor=colour, line=dict(width=0), name=name, mode="lines",
                                  hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=x, y=[p.mean for p in fc], name="forecast", mode="lines+markers",
                              line=dict(color="#1f77b4")))

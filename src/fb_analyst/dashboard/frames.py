@@ -177,13 +177,16 @@ def series_frame(forecast: Any) -> pd.DataFrame:
 
 def allocation_frame(budget: Any) -> pd.DataFrame:
     """The budget plan per campaign: current vs proposed daily spend and expected revenue."""
-    def est(e: Any) -> str:
-        return "n/a" if e is None else f"{e.mean:,.0f} [{e.lo80:,.0f}, {e.hi80:,.0f}]"
+    def est(e: Any, fmt: str = "{:,.0f}") -> str:
+        if e is None:
+            return "n/a"
+        return f"{fmt.format(e.mean)} [{fmt.format(e.lo80)}, {fmt.format(e.hi80)}]"
 
     return pd.DataFrame([{
         "campaign": c.campaign, "current spend/day": c.current_spend, "proposed spend/day": c.proposed_spend,
         "change": c.change_pct, "bounds": f"{c.lower_bound:,.0f}..{c.upper_bound:,.0f}",
-        "marginal ROAS now (80%)": est(c.marginal_roas_current),
+        "marginal ROAS now (80%)": est(c.marginal_roas_current, "{:.2f}"),
+        "marginal ROAS proposed (80%)": est(c.marginal_roas_proposed, "{:.2f}"),
         "expected revenue/day now (80%)": est(c.expected_revenue_current),
         "expected revenue/day proposed (80%)": est(c.expected_revenue_proposed),
         "status": c.status, "reason": c.reason or "",

@@ -23,8 +23,10 @@ Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
    take the one whose change explains the most chi-square, ``G = (A - E)^2 / E`` (A: current
    numerator, E: expected at baseline rates) -- a segment where the whole change sits beats both
    its parents (same deviation, larger E) and its children (smaller deviation). Every other
-   candidate overlapping it is re-tested without the chosen segment's rows; if what is left is no
-   longer significant and practical it is *explained by* the chosen one. Repeat on the rest.
+   candidate is re-tested without the chosen segment's rows, in itself and in its reference (so
+   a disjoint segment that only differed from a reference containing the cause drops out too);
+   if what is left is no longer significant and practical it is *explained by* the chosen one.
+   Repeat on the rest.
 """
 
 from __future__ import annotations
@@ -377,20 +379,24 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: Dia
             removed |= cands[best].mask
             still = []
             for i in pool:
-                if not (cands[i].mask & cands[best].mask).any():
-                    still.append(i)
-                    continue
+                # Every candidate is re-tested without the chosen segment's rows: an overlapping one
+                # may be a diluted copy of it, and a disjoint one may only look different because
+                # the chosen segment sat in its reference (the rest of the account).
                 rest = cands[i].mask & ~removed
                 if not rest.any():
                     cands[i].explained_by = best
                     continue
-                t = idx.test(rest, kpi, cands[i].strata, settings.alpha)
+                overlap = bool((cands[i].mask & cands[best].mask).any())
+                t = idx.test(rest, kpi, cands[i].strata, settings.alpha) if overlap else current[i]
                 ct = None
                 if cands[i].segment:
                     ct = _penalise(idx.contrast(rest, ~cands[i].mask & ~removed & inc, kpi, cands[i].strata,
                                                 settings.alpha), cands[i].extra.get("searched", 1))
                 current[i] = t
-                if _significant(t, ct, bool(cands[i].segment), p_cut, settings, cands[i].extra.get("trend")):
+                # a fatigue trend describes the whole ad/message: once rows are removed, the
+                # window contrast decides for what is left
+                trend = cands[i].extra.get("trend") if not overlap else None
+                if _significant(t, ct, bool(cands[i].segment), p_cut, settings, trend):
                     still.append(i)
                 else:
                     cands[i].explained_by, cands[i].residual, cands[i].residual_contrast = best, t, ct

@@ -43,14 +43,15 @@ from fb_analyst.settings import Settings
 
 MIN_DAYS = 14
 MIN_CLICKS = 200
-ONSET_STEP = 2
+ONSET_STEP = 3
 MIN_TAIL = 7
 
 
-def _fit(y: np.ndarray, off: np.ndarray, h: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+def _fit(y: np.ndarray, off: np.ndarray, h: np.ndarray,
+         start: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Poisson GLM y ~ offset + 1 + h by Newton; returns (theta, inverse information, loglik, pearson)."""
     X = np.column_stack([np.ones_like(h), h])
-    theta = np.array([math.log(max(y.sum(), 0.5) / np.exp(off).sum()), 0.0])
+    theta = start.copy() if start is not None else np.array([math.log(max(y.sum(), 0.5) / np.exp(off).sum()), 0.0])
     for _ in range(30):
         mu = np.exp(off + X @ theta)
         info = X.T @ (X * mu[:, None])
@@ -80,16 +81,17 @@ def _daily(table: ibis.Table, by: str, as_of: date | None) -> pd.DataFrame:
     return df
 
 
-def _reference(d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.DataFrame) -> pd.DataFrame:
+def _reference(d: pd.DataFrame, group_totals: dict[str, pd.DataFrame], account: pd.DataFrame) -> pd.DataFrame:
     """Daily clicks/impressions of the key's campaign(s) (or, without one, the account) per date."""
     groups = [g for g in d["group"].unique() if g != ""]
     if not groups:
         return account
-    ref = group_totals.loc[group_totals["group"].isin(groups)].groupby(S.DATE)[["clicks", "impressions"]].sum()
-    return ref
+    if len(groups) == 1:
+        return group_totals[groups[0]]
+    return pd.concat([group_totals[g] for g in groups]).groupby(level=0).sum()
 
 
-def _one(key: str, d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.DataFrame,
+def _one(key: str, d: pd.DataFrame, group_totals: dict[str, pd.DataFrame], account: pd.DataFrame,
          by: str) -> FatigueFinding | None:
     totals = _reference(d, group_totals, account)
     # A message runs on several ads that start and stop at different times: weight each ad's
@@ -104,7 +106,6 @@ def _one(key: str, d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.Data
     first, last = d[S.DATE].iloc[0], d[S.DATE].iloc[-1]
     age = np.array([(x - first).days for x in d[S.DATE]], float)
     y, x = d["clicks"].to_numpy(float), d["impressions"].to_numpy(float)
-    totals = totals.groupby(level=0).sum() if totals.index.has_duplicates else totals
     rest = totals.reindex(d[S.DATE]).fillna(0.0)
     rc, ri = rest["clicks"].to_numpy() - y, rest["impressions"].to_numpy() - x
     if (rc > 0).sum() < len(y) // 2:  # the campaign has no other volume: compare with the account
@@ -119,7 +120,7 @@ def _one(key: str, d: pd.DataFrame, group_totals: pd.DataFrame, account: pd.Data
     best = None
     for tau in taus:
         h = np.maximum(0.0, age - tau)
-        theta, inv, ll, pearson = _fit(y, off, h)
+        theta, inv, ll, pearson = _fit(y, off, h, None if best is None else best[1])
         if best is None or ll > best[3]:
             best = (tau, theta, inv, ll, pearson)
     tau, theta, inv, _, pearson = best
@@ -157,7 +158,8 @@ def detect_fatigue(
     if daily.empty:
         return []
     account = daily.groupby(S.DATE)[["clicks", "impressions"]].sum()
-    group_totals = daily.groupby([S.DATE, "group"])[["clicks", "impressions"]].sum().reset_index()
+    group_totals = {str(g): f.groupby(S.DATE)[["clicks", "impressions"]].sum()
+                    for g, f in daily.groupby("group", sort=False)}
     daily = daily[daily["impressions"] > 0]
     found = [f for key, d in daily.groupby("key", sort=True)
              if (f := _one(str(key), d, group_totals, account, by)) is not None]

@@ -263,59 +263,71 @@ def bh_qvalues(p_values: list[float | None]) -> list[float | None]:
     return out
 
 
+#: Standard deviations (log points) of the non-null prior components: a grid, as in adaptive shrinkage.
+SLAB_GRID = (0.03, 0.06, 0.12, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
 @dataclass(frozen=True)
 class EBPrior:
-    """Spike-and-slab prior fitted to one run's tests: P(null) = pi0, non-null effects ~ N(0, tau^2)."""
+    """Prior fitted to one run's tests: P(null) = pi0, non-null effects ~ sum_k w_k N(0, tau_k^2)."""
 
     pi0: float
-    tau: float
+    weights: tuple[float, ...]
+    taus: tuple[float, ...] = SLAB_GRID
 
 
-def fit_eb_prior(estimates: np.ndarray, ses: np.ndarray) -> EBPrior:
-    """Marginal maximum likelihood of (pi0, tau) for ``est_i ~ pi0 N(0, se_i^2) + (1-pi0) N(0, se_i^2+tau^2)``."""
+def fit_eb_prior(estimates: np.ndarray, ses: np.ndarray, floor: float = 1e-3) -> EBPrior:
+    """Marginal maximum likelihood (EM) of the mixture weights of the point mass at 0 and the
+    normal components of ``SLAB_GRID`` (adaptive shrinkage, Stephens 2017). Each non-null
+    component keeps at least ``floor`` weight so a single extreme effect is never shrunk to 0."""
     est, se = np.asarray(estimates, float), np.asarray(ses, float)
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
     est, se = est[ok], se[ok]
+    k = len(SLAB_GRID)
     if len(est) == 0:
-        return EBPrior(pi0=1.0, tau=0.0)
-
-    def nll(theta: np.ndarray) -> float:
-        pi0 = 1 / (1 + math.exp(-theta[0]))
-        tau = math.exp(theta[1])
-        l0 = stats.norm.logpdf(est, 0, se)
-        l1 = stats.norm.logpdf(est, 0, np.sqrt(se**2 + tau**2))
-        return -float(np.sum(np.logaddexp(math.log(pi0 + 1e-300) + l0, math.log(1 - pi0 + 1e-300) + l1)))
-
-    start = np.array([1.5, math.log(max(float(np.std(est)), 0.02))])
-    res = optimize.minimize(nll, start, method="Nelder-Mead",
-                            options={"xatol": 1e-4, "fatol": 1e-6, "maxiter": 400})
-    pi0 = float(1 / (1 + math.exp(-res.x[0])))
-    tau = float(math.exp(res.x[1]))
-    return EBPrior(pi0=min(max(pi0, 0.0), 1.0), tau=min(tau, 5.0))
+        return EBPrior(pi0=1.0 - k * floor, weights=tuple([floor] * k))
+    sds = np.sqrt(se[:, None] ** 2 + np.concatenate([[0.0], np.array(SLAB_GRID) ** 2])[None, :])
+    lik = stats.norm.pdf(est[:, None], 0.0, sds)
+    w = np.full(k + 1, 1.0 / (k + 1))
+    w[0] = 0.5
+    w /= w.sum()
+    for _ in range(300):
+        post = lik * w
+        post /= np.maximum(post.sum(axis=1, keepdims=True), 1e-300)
+        new = post.mean(axis=0)
+        new[1:] = np.maximum(new[1:], floor)
+        new /= new.sum()
+        if np.max(np.abs(new - w)) < 1e-7:
+            w = new
+            break
+        w = new
+    return EBPrior(pi0=float(w[0]), weights=tuple(float(x) for x in w[1:]))
 
 
 def confidence(estimate: float, se: float, prior: EBPrior, min_effect: float, sign: int) -> float:
     """Posterior probability that the true log change is real, has the stated ``sign`` and exceeds
-    the minimum practical effect: ``P(sign * delta > log(1 + min_effect) | estimate)`` for increases,
-    ``P(delta < log(1 - min_effect))`` for decreases.
+    the minimum practical effect: ``P(delta > log(1 + min_effect) | estimate)`` for increases,
+    ``P(delta < log(1 - min_effect) | estimate)`` for decreases.
 
-    Derivation: with prior ``delta ~ pi0 * point-mass(0) + (1 - pi0) * N(0, tau^2)`` (fitted to all
-    tests of the run by :func:`fit_eb_prior`, so a run where nothing changed has pi0 near 1 and
-    shrinks every estimate to zero) and likelihood ``estimate ~ N(delta, se^2)``,
-    ``P(non-null | est) = (1-pi0) N(est; 0, se^2+tau^2) / [pi0 N(est; 0, se^2) + (1-pi0) N(est; 0, se^2+tau^2)]``
-    and, given non-null, ``delta | est ~ N(est * tau^2/(tau^2+se^2), tau^2 se^2/(tau^2+se^2))``.
-    The point mass at 0 never clears a positive threshold, so the answer is
-    ``P(non-null | est) * P(sign * delta > thr | est, non-null)``. Its calibration on generated
-    scenarios is checked in ``tests/diagnose/test_calibration.py``.
+    Derivation: prior ``delta ~ pi0 * point-mass(0) + sum_k w_k N(0, tau_k^2)`` fitted to all tests
+    of the run by :func:`fit_eb_prior` (a run where nothing changed gets pi0 near 1 and shrinks
+    every estimate towards 0); likelihood ``estimate ~ N(delta, se^2)`` (se normal-equivalent).
+    Component k has posterior weight proportional to ``w_k N(est; 0, se^2 + tau_k^2)`` and, given
+    k, ``delta | est ~ N(est tau_k^2/(tau_k^2+se^2), tau_k^2 se^2/(tau_k^2+se^2))``. The point mass
+    never clears the threshold, so the answer is the weighted sum over components of the normal
+    tail beyond the threshold. Its calibration on generated scenarios is checked in
+    ``tests/diagnose/test_calibration.py``.
     """
-    if not (math.isfinite(estimate) and math.isfinite(se)) or se <= 0 or prior.tau <= 0:
+    if not (math.isfinite(estimate) and math.isfinite(se)) or se <= 0:
         return 0.0
-    v0, v1 = se**2, se**2 + prior.tau**2
-    l0 = math.log(max(prior.pi0, 1e-300)) + stats.norm.logpdf(estimate, 0, math.sqrt(v0))
-    l1 = math.log(max(1 - prior.pi0, 1e-300)) + stats.norm.logpdf(estimate, 0, math.sqrt(v1))
-    p_nonnull = 1.0 / (1.0 + math.exp(min(l0 - l1, 700)))
-    shrink = prior.tau**2 / v1
-    mean, sd = estimate * shrink, math.sqrt(prior.tau**2 * v0 / v1)
+    taus = np.array(prior.taus)
+    w = np.concatenate([[prior.pi0], np.array(prior.weights)])
+    sds = np.sqrt(se**2 + np.concatenate([[0.0], taus**2]))
+    logl = np.log(np.maximum(w, 1e-300)) + stats.norm.logpdf(estimate, 0.0, sds)
+    post = np.exp(logl - logl.max())
+    post /= post.sum()
+    shrink = taus**2 / (taus**2 + se**2)
+    mean, sd = estimate * shrink, np.sqrt(taus**2 * se**2 / (taus**2 + se**2))
     thr = math.log(1 + min_effect) if sign > 0 else math.log(max(1 - min_effect, 1e-9))
-    p_dir = stats.norm.sf(thr, mean, sd) if sign > 0 else stats.norm.cdf(thr, mean, sd)
-    return float(min(max(p_nonnull * p_dir, 0.0), 1.0))
+    tail = stats.norm.sf(thr, mean, sd) if sign > 0 else stats.norm.cdf(thr, mean, sd)
+    return float(min(max(float(np.sum(post[1:] * tail)), 0.0), 1.0))

@@ -23,11 +23,13 @@ from fb_analyst.ingest import mapping as M
 from fb_analyst.ingest.parsing import (
     Decision, date_expr, decide_date_order, decide_decimal, finite, is_blank, number_expr,
 )
-from fb_analyst.ingest.readers import RawSource
-from fb_analyst.ingest.validate import ROW_SOFT_RULES, hard_reasons, impute, soft_flags
+from fb_analyst.ingest.readers import RawSource, retype_delimited
+from fb_analyst.ingest.validate import (
+    BLANK_CAMPAIGN, BLANK_DATE, ROW_SOFT_RULES, SUMMARY, hard_violations, impute, soft_flags, unparsed_col,
+)
 from fb_analyst.settings import Settings
 
-FILE_IDX, REASON, RAW, ACTION_TYPE = "_file", "_reason", "_raw", "_action_type"
+FILE_IDX, SUSPECT, RAW, ACTION_TYPE = "_file", "_suspect", "_raw", "_action_type"
 _RESULTS_COLUMNS = (S.CLICKS, S.PURCHASES, S.REVENUE, M.ROAS)
 _SUMMARY_NAME = r"(?i)^\s*(total|totals|grand total|summary|results from .*|total results.*)\s*$"
 _DISTINCT_CAP = 2_000  # distinct texts per column looked at to decide the decimal mark
@@ -76,10 +78,12 @@ def _decide(t: ibis.Table, raw: dict[str, Any], numeric: list[str], src: RawSour
     return decimal, order
 
 
-def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view: str) -> PreparedFile:
+def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view: str,
+                 typed: bool = True) -> PreparedFile:
     """Build the lazy staging expression for one file (only a small sample is computed).
 
-    ``view`` prefixes the temporary engine views holding the intermediate layers.
+    ``view`` prefixes the temporary engine views holding the intermediate layers. ``typed``
+    allows the native-type fast path for delimited files with a decimal point.
     """
     t = src.table
     headers = [c for c in t.columns if c != S.SOURCE_ROW and not c.startswith("_")]
@@ -89,6 +93,11 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     raw = {role: t[h] for role, h in cmap.sources.items()}
     numeric = [r for r in (*S.MEASURES, M.CTR, M.ROAS, M.CPC, M.CPM, M.CPA) if r in raw]
     decimal, date_order = _decide(t, raw, numeric, src, settings)
+    if typed and src.read_path is not None and (decimal is None or decimal.value == "."):
+        src = retype_delimited(src, con, view, {cmap.sources[r] for r in numeric},
+                               {cmap.sources[r] for r in (S.DATE, M.DATE_END) if r in cmap.sources})
+        t = src.table
+        raw = {role: t[h] for role, h in cmap.sources.items()}
     ads_manager = cmap.source_kind == "ads_manager"  # Meta writes zero results as blank cells
     dims = [d for d in S.DIMENSIONS if d in raw]
     headers_all = headers + [c for c in t.columns if c.startswith("_")]
@@ -141,7 +150,11 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
             if d in blank:
                 entity_blank = entity_blank & blank[d]
         summary = p2[cmap.sources[S.CAMPAIGN]].re_search(_SUMMARY_NAME).fill_null(False) | entity_blank
-    reason = hard_reasons(values, blank, unparsed, summary)
+    present = [m for m in S.MEASURES if m in values]
+    stored = {m: (values[m].round().cast("int64") if m in S.COUNT_MEASURES else values[m]) for m in present}
+    checked = {S.DATE: values[S.DATE], SUMMARY: summary, BLANK_DATE: blank[S.DATE],
+               BLANK_CAMPAIGN: blank[S.CAMPAIGN], **stored, **{unparsed_col(m): unparsed[m] for m in present}}
+    suspect = ibis.or_(*hard_violations(checked, present).values())
     flags = soft_flags(values, rules, {m: p2[f"_c_{m}"] for m in raw_counts}, settings.ingest.ctr_tolerance)
 
     if S.CURRENCY in raw:
@@ -157,11 +170,12 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         S.SOURCE_ROW: p2[S.SOURCE_ROW],
         S.DATE: values[S.DATE],
         **{d: p2[cmap.sources[d]].cast("string") for d in dims},
-        **{m: (values[m].round().cast("int64") if m in S.COUNT_MEASURES else values[m])
-           for m in S.MEASURES if m in values},
+        **stored,
         **{rule_col(m): rules[m] for m in S.MEASURES if m in rules},
         S.CURRENCY: currency_expr,
-        REASON: reason,
+        **{k: checked[k] for k in (SUMMARY, BLANK_DATE, BLANK_CAMPAIGN)},
+        **{unparsed_col(m): unparsed[m] for m in present},
+        SUSPECT: suspect,
         **{warn_col(k): flags.get(k, ibis.literal(False)) for k in ROW_SOFT_RULES},
         **{f"_h_{h}": p2[h] for h in headers},
         ACTION_TYPE: p2[ACTION_TYPE].cast("string") if ACTION_TYPE in p2.columns else ibis.null("string"),
@@ -170,7 +184,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     # The raw cells travel only with rejected rows (quarantine.csv).
     raw_cells = ibis.struct({h: p3[f"_h_{h}"].cast("string") for h in headers}).cast("json")
     final = [p3[c] for c in out if not c.startswith("_h_")]
-    final.append(ibis.ifelse(p3[REASON].notnull(), raw_cells, ibis.null("json")).name(RAW))
+    final.append(ibis.ifelse(p3[SUSPECT], raw_cells, ibis.null("json")).name(RAW))
     expr = p3.select(*final)
     api_zero = cmap.source_kind == "marketing_api" and bool(src.notes.get("action_lists"))
     return PreparedFile(src, cmap, expr, decimal, date_order, currency, currency_source, ads_manager or api_zero)
@@ -189,13 +203,15 @@ def conform(files: list[PreparedFile]) -> tuple[ibis.Table, list[str], list[str]
     """
     dims = [d for d in S.DIMENSIONS if any(d in f.table.columns for f in files)]
     measures = [m for m in S.MEASURES if any(m in f.table.columns for f in files)]
-    order = [FILE_IDX, S.SOURCE_ROW, S.DATE, *dims, *measures, *[rule_col(m) for m in measures],
-             S.CURRENCY, REASON, *[warn_col(k) for k in ROW_SOFT_RULES], ACTION_TYPE, RAW]
-    types = ({rule_col(m): "int8" for m in measures} | {d: "string" for d in dims}
-             | {m: "int64" if m in S.COUNT_MEASURES else "float64" for m in measures})
+    order = [FILE_IDX, S.SOURCE_ROW, S.DATE, *dims, *measures, *[rule_col(m) for m in measures], S.CURRENCY,
+             SUMMARY, BLANK_DATE, BLANK_CAMPAIGN, *[unparsed_col(m) for m in measures], SUSPECT,
+             *[warn_col(k) for k in ROW_SOFT_RULES], ACTION_TYPE, RAW]
+    fill = ({rule_col(m): ibis.null("int8") for m in measures} | {d: ibis.null("string") for d in dims}
+            | {m: ibis.null("int64" if m in S.COUNT_MEASURES else "float64") for m in measures}
+            | {unparsed_col(m): ibis.literal(False) for m in measures})
     parts = []
     for f in files:
         t = f.table
-        parts.append(t.select(*[t[c] if c in t.columns else ibis.null(types[c]).name(c) for c in order]))
+        parts.append(t.select(*[t[c] if c in t.columns else fill[c].name(c) for c in order]))
     union = parts[0] if len(parts) == 1 else ibis.union(*parts, distinct=False)
     return union, dims, measures

@@ -60,6 +60,9 @@ class RawSource:
     bom: bool = False
     notes: dict[str, Any] = field(default_factory=dict)
     nulls_normalised: bool = False  # True when the reader already turned null tokens into NULL
+    read_path: Path | None = None  # delimited text: the UTF-8 file DuckDB reads
+    typed: list[str] = field(default_factory=list)  # delimited text: columns read with native types
+    estimated_rows: int = 0  # for choosing where to stage (memory or disk)
 
     @property
     def label(self) -> str:
@@ -191,7 +194,8 @@ def read_source(path: Path, con: Any, name: str, workdir: Path,
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * EXCLUDE (file_row_number), "
             f"file_row_number + 1 AS source_row FROM read_parquet({_sql_str(str(path))}, file_row_number=true)"
         )
-        return RawSource(path, "parquet", con.table(name))
+        rows = con.con.execute(f"SELECT sum(num_rows) FROM parquet_file_metadata({_sql_str(str(path))})").fetchall()[0][0]
+        return RawSource(path, "parquet", con.table(name), estimated_rows=int(rows or 0))
     if fmt == "xlsx":
         return _read_xlsx(path, con, name)
     from fb_analyst.ingest.api_json import read_api_json
@@ -220,15 +224,53 @@ def _read_delimited(path: Path, con: Any, name: str, workdir: Path, fmt: str) ->
     elif encoding == "utf-16":
         read_path = workdir / f"{name}.utf8.csv"
         read_path.write_text(path.read_text(encoding="utf-16"), encoding="utf-8")
+    _csv_view(con, name, read_path, delim, None)
+    per_line = len(head) / max(1, head.count(b"\n"))
+    return RawSource(path, "tsv" if delim == "\t" else fmt, con.table(name), delimiter=_DELIM_NAMES[delim],
+                     encoding=encoding, bom=bom, nulls_normalised=True, read_path=read_path,
+                     estimated_rows=int(path.stat().st_size / per_line))
+
+
+def _csv_view(con: Any, name: str, read_path: Path, delim: str, columns: dict[str, str] | None) -> None:
+    """(Re)create the view over a delimited file: every column text, or the given types."""
+    types = ("auto_detect=false, columns={" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in columns.items())
+             + "}") if columns else "all_varchar=true"
     con.raw_sql(
         f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, row_number() OVER () + 1 AS source_row "
-        f"FROM read_csv({_sql_str(str(read_path))}, delim={_sql_str(delim)}, header=true, "
-        "all_varchar=true, quote='\"', escape='\"', null_padding=true, strict_mode=false, "
-        f"normalize_names=false, skip=0, nullstr=[{', '.join(_sql_str(t) for t in NULL_TOKENS)}])"
+        f"FROM read_csv({_sql_str(str(read_path))}, delim={_sql_str(delim)}, header=true, {types}, "
+        "quote='\"', escape='\"', null_padding=true, strict_mode=false, normalize_names=false, skip=0, "
+        f"nullstr=[{', '.join(_sql_str(t) for t in NULL_TOKENS)}])"
     )
-    table = con.table(name)
-    return RawSource(path, "tsv" if delim == "\t" else fmt, table, delimiter=_DELIM_NAMES[delim],
-                     encoding=encoding, bom=bom, nulls_normalised=True)
+
+
+_NATIVE = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+           "UBIGINT", "FLOAT", "DOUBLE"}
+
+
+def retype_delimited(src: RawSource, con: Any, name: str, numeric: set[str], dates: set[str]) -> RawSource:
+    """Fast path: let DuckDB's CSV reader parse the given columns natively where its sniffer
+    finds plain numbers (decimal point, no separators) or ISO dates; everything else stays text.
+
+    Only valid when the file's decimal mark is '.'. If a later row does not fit a sniffed type,
+    materialisation raises ``duckdb.ConversionException`` and the caller re-reads all as text.
+    """
+    delim = {v: k for k, v in _DELIM_NAMES.items()}[src.delimiter or "comma"]
+    sniffed = con.con.execute(
+        "SELECT Columns, DateFormat FROM sniff_csv(?, delim=?, header=true, quote='\"', escape='\"', "
+        "null_padding=true, strict_mode=false, normalize_names=false)", [str(src.read_path), delim]
+    ).fetchall()[0]
+    columns, date_format = {c["name"]: c["type"] for c in sniffed[0]}, sniffed[1]
+    chosen = {}
+    for col, kind in columns.items():
+        if col in numeric and kind in _NATIVE:
+            chosen[col] = "DOUBLE"
+        elif col in dates and kind == "DATE" and date_format in (None, "", "%Y-%m-%d"):
+            chosen[col] = "DATE"
+    if not chosen or list(columns) != [c for c in src.table.columns if c != "source_row"]:
+        return src
+    _csv_view(con, name, src.read_path, delim, {c: chosen.get(c, "VARCHAR") for c in columns})
+    return RawSource(src.path, src.format, con.table(name), src.delimiter, src.encoding, src.bom, src.notes,
+                     True, src.read_path, sorted(chosen), src.estimated_rows)
 
 
 def _read_xlsx(path: Path, con: Any, name: str) -> RawSource:

@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import ibis
 import pandas as pd
 from ibis import _
@@ -33,9 +34,9 @@ from fb_analyst.engine import default_connection
 from fb_analyst.errors import EmptyInputError, StageError
 from fb_analyst.ingest import report as R
 from fb_analyst.ingest.names import load_overrides, repair_text, resolve_names
-from fb_analyst.ingest.prepare import FILE_IDX, RAW, REASON, PreparedFile, conform, prepare_file, rule_col
+from fb_analyst.ingest.prepare import FILE_IDX, RAW, SUSPECT, PreparedFile, conform, prepare_file, rule_col
 from fb_analyst.ingest.readers import expand_inputs, new_workdir, read_source
-from fb_analyst.ingest.validate import canonical_schema
+from fb_analyst.ingest.validate import HARD_RULES, canonical_schema, quarantine_schema
 from fb_analyst.settings import Settings
 
 NAME_LEVELS = (S.CAMPAIGN, S.ADSET)
@@ -47,15 +48,22 @@ def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) 
     con = con or default_connection()
     uid = uuid.uuid4().hex[:10]
     paths = expand_inputs(inputs)
-    store = _attach_store(con, uid)
+    store = f"fb_ingest_{uid}"
     try:
         with new_workdir() as wd:
             prefix = f"_ingest_src_{uid}"
             try:
-                files = [prepare_file(read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types),
-                                      i, settings, con, f"{prefix}_{i}") for i, p in enumerate(paths)]
-                union, dims, measures = conform(files)
-                con.raw_sql(f'CREATE TABLE "{store}".main.{TABLE} AS {con.compile(union)}')
+                sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
+                           for i, p in enumerate(paths)]
+                _attach_store(con, store, sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows)
+                try:
+                    files, dims, measures = _stage(con, store, sources, settings, prefix, typed=True)
+                except duckdb.ConversionException:
+                    # A value beyond the sniffed sample did not fit its native type: read as text.
+                    con.raw_sql(f'DROP TABLE IF EXISTS "{store}".main.{TABLE}')
+                    sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
+                               for i, p in enumerate(paths)]
+                    files, dims, measures = _stage(con, store, sources, settings, prefix, typed=False)
             finally:
                 for i in range(len(paths)):
                     for suffix in ("_l3", "_l2", "_l1", ""):
@@ -67,13 +75,24 @@ def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) 
         raise
 
 
-def _attach_store(con: Any, uid: str) -> str:
-    """Attach a private on-disk database (removed at process exit) and return its name."""
-    folder = Path(tempfile.mkdtemp(prefix="fb-analyst-ingest-store-"))
-    atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    name = f"fb_ingest_{uid}"
-    con.raw_sql(f"ATTACH '{folder / 'ingest.duckdb'}' AS \"{name}\"")
-    return name
+def _stage(con: Any, store: str, sources: list, settings: Settings, prefix: str,
+           typed: bool) -> tuple[list[PreparedFile], list[str], list[str]]:
+    """Prepare every file and write their union into the store (the one full pass)."""
+    files = [prepare_file(src, i, settings, con, f"{prefix}_{i}", typed) for i, src in enumerate(sources)]
+    union, dims, measures = conform(files)
+    con.raw_sql(f'CREATE TABLE "{store}".main.{TABLE} AS {con.compile(union)}')
+    return files, dims, measures
+
+
+def _attach_store(con: Any, name: str, on_disk: bool) -> None:
+    """Attach the private database holding the ingest table: in memory for ordinary inputs, a
+    temporary file (compressed, buffer-managed, removed at exit) for large ones."""
+    target = ":memory:"
+    if on_disk:
+        folder = Path(tempfile.mkdtemp(prefix="fb-analyst-ingest-store-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        target = str(folder / "ingest.duckdb")
+    con.raw_sql(f"ATTACH '{target}' AS \"{name}\"")
 
 
 def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], measures: list[str],
@@ -81,13 +100,15 @@ def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], me
     qualified = f'"{store}".main.{TABLE}'
     base = con.table(TABLE, database=store)
     dup_counts = _remove_duplicates(con, qualified, base, dims, measures)
+    quarantine = _quarantine(base, files, measures)
     per_file = _per_file_counts(base, dup_counts)
+    if per_file and sum(v[2] for v in per_file.values()) != len(quarantine):
+        raise StageError("ingest", "hard-rule checks disagree between the staging pass and pandera")
     for i, f in enumerate(files):
-        read, acc, quar, _dups = per_file[i]
+        read, acc, quar, _dups = per_file.get(i, (0, 0, 0, 0))
         if quar and not acc:  # every row invalid (or a duplicate); a file of duplicates alone is fine
-            raise EmptyInputError(_all_invalid_message(base, f, i, read))
-    quarantine = _quarantine(base, files)
-    con.raw_sql(f"DELETE FROM {qualified} WHERE {REASON} IS NOT NULL")
+            raise EmptyInputError(_all_invalid_message(quarantine, f, read))
+    con.raw_sql(f"DELETE FROM {qualified} WHERE {SUSPECT}")
 
     audits = _repair_texts(con, qualified, base, dims, settings)
     table = base.select(
@@ -140,7 +161,7 @@ def _remove_duplicates(con: Any, qualified: str, base: ibis.Table, dims: list[st
 
 def _per_file_counts(base: ibis.Table, dups: dict[int, int]) -> dict[int, tuple[int, int, int, int]]:
     """file index -> (read, accepted, quarantined, duplicates)."""
-    agg = base.group_by(FILE_IDX).aggregate(rows=_.count(), bad=_[REASON].notnull().sum()).execute()
+    agg = base.group_by(FILE_IDX).aggregate(rows=_.count(), bad=_[SUSPECT].sum()).execute()
     got = {int(r[FILE_IDX]): (int(r["rows"]), int(r["bad"])) for r in agg.to_dict("records")}
     out = {}
     for i in set(got) | set(dups):
@@ -149,30 +170,46 @@ def _per_file_counts(base: ibis.Table, dups: dict[int, int]) -> dict[int, tuple[
     return out
 
 
-def _reason_counts(rows: ibis.Table) -> dict[str, int]:
-    codes = rows.select(code=rows[REASON].split("; ").unnest()).group_by("code").aggregate(n=_.count()).execute()
-    return {str(r["code"]): int(r["n"]) for r in codes.sort_values(["n", "code"], ascending=[False, True]).to_dict("records")}
-
-
-def _all_invalid_message(base: ibis.Table, f: PreparedFile, i: int, read: int) -> str:
-    bad = base.filter((base[FILE_IDX] == i) & base[REASON].notnull())
-    first = bad.order_by(S.SOURCE_ROW).select(S.SOURCE_ROW, REASON).limit(1).execute()
-    top = ", ".join(f"{k} {v}" for k, v in list(_reason_counts(bad).items())[:4])
+def _all_invalid_message(quarantine: pd.DataFrame, f: PreparedFile, read: int) -> str:
+    rows = quarantine[quarantine[S.SOURCE_FILE] == f.source.label]
+    codes = pd.Series([c for r in rows["reason"] for c in r.split("; ")]).value_counts()
+    top = ", ".join(f"{k} {v}" for k, v in sorted(codes.items(), key=lambda kv: (-kv[1], kv[0]))[:4])
+    first = rows.iloc[0]
     return (f"{f.source.label}: every one of its {read:,} rows is invalid ({top}; "
-            f"e.g. row {int(first.iloc[0, 0])}: {first.iloc[0, 1]}); fix those cells or export the report again")
+            f"e.g. row {int(first[S.SOURCE_ROW])}: {first['reason']}); fix those cells or export the report again")
 
 
-def _quarantine(base: ibis.Table, files: list[PreparedFile]) -> pd.DataFrame:
-    """Rejected rows: source_file, source_row, reason codes, then the file's own raw cells."""
-    q = base.filter(base[REASON].notnull()).order_by([FILE_IDX, S.SOURCE_ROW])
-    df = q.select(FILE_IDX, S.SOURCE_ROW, reason=q[REASON], _raw=q[RAW].cast("string")).execute()
-    if df.empty:
-        return pd.DataFrame(columns=[S.SOURCE_FILE, S.SOURCE_ROW, "reason"])
-    raw = pd.DataFrame([json.loads(v) for v in df.pop("_raw")], index=df.index, dtype=object)
+def _quarantine(base: ibis.Table, files: list[PreparedFile], measures: list[str]) -> pd.DataFrame:
+    """Rejected rows from pandera's lazy validation of the hard rules over the staged table:
+    source_file, source_row, reason codes ('; '-joined), then the file's own raw cells."""
+    import pandera.errors as pe
+
+    columns = [S.SOURCE_FILE, S.SOURCE_ROW, "reason"]
+    try:
+        quarantine_schema(measures).validate(base, lazy=True)
+        return pd.DataFrame(columns=columns)
+    except pe.SchemaErrors as exc:
+        cases = exc.failure_cases
+    order = {code: i for i, code in enumerate(HARD_RULES)}
+    reasons: dict[tuple[int, int], list[str]] = {}
+    raw: dict[tuple[int, int], dict] = {}
+    for check, case in zip(cases["check"], cases["failure_case"]):
+        if check not in order or not isinstance(case, dict):
+            raise StageError("ingest", f"unexpected validation failure {check!r}: {case!r}"[:300])
+        key = (int(case[FILE_IDX]), int(case[S.SOURCE_ROW]))
+        reasons.setdefault(key, []).append(check)
+        cells = case.get(RAW)
+        raw[key] = json.loads(cells) if isinstance(cells, str) else dict(cells or {})
     labels = [f.source.label for f in files]
-    df.insert(0, S.SOURCE_FILE, [labels[int(i)] for i in df.pop(FILE_IDX)])
-    raw = raw.drop(columns=[c for c in raw.columns if c in df.columns])
-    return pd.concat([df, raw], axis=1)
+    keys = sorted(reasons)
+    frame = pd.DataFrame({
+        S.SOURCE_FILE: [labels[k[0]] for k in keys],
+        S.SOURCE_ROW: [k[1] for k in keys],
+        "reason": ["; ".join(sorted(set(reasons[k]), key=order.get)) for k in keys],
+    })
+    cells = pd.DataFrame([raw[k] for k in keys], dtype=object)
+    cells = cells.drop(columns=[c for c in cells.columns if c in columns])
+    return pd.concat([frame, cells], axis=1)
 
 
 def _repair_texts(con: Any, qualified: str, base: ibis.Table, dims: list[str], settings: Settings) -> dict[str, list]:

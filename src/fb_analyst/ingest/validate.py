@@ -118,20 +118,58 @@ def audience_contradiction(adset: str | None, audience_type: str | None) -> bool
     return label is not None and declared is not None and label != declared
 
 
-def hard_reasons(cols: Cols, blank: Cols, unparsed: Cols, summary: Any) -> Any:
-    """'; '-joined reason codes (NULL when the row is valid)."""
-    parts = [ibis.ifelse(blank[S.DATE], "missing_date", None),
-             ibis.ifelse(~blank[S.DATE] & cols[S.DATE].isnull(), "unparseable_date", None),
-             ibis.ifelse(blank[S.CAMPAIGN], "missing_campaign", None)]
-    for m in S.MEASURES:
-        if m in cols:
-            parts.append(ibis.ifelse(unparsed[m], f"unparseable_{m}", None))
-            parts.append(ibis.ifelse(cols[m] < 0, f"negative_{m}", None))
-    if S.CLICKS in cols:
-        parts.append(ibis.ifelse(cols[S.CLICKS] > cols[S.IMPRESSIONS], "clicks_gt_impressions", None))
-    joined = ibis.literal("; ").join([p.cast("string") for p in parts])
-    reason = ibis.ifelse(joined == "", ibis.null("string"), joined)
-    return ibis.ifelse(summary, ibis.literal("summary_row"), reason)
+SUMMARY, BLANK_DATE, BLANK_CAMPAIGN = "_summary", "_blank_date", "_blank_campaign"
+
+
+def unparsed_col(measure: str) -> str:
+    """Staging flag: the measure's cell held text that is not a number."""
+    return f"_unparsed_{measure}"
+
+
+def hard_violations(c: Any, measures: list[str]) -> dict[str, Any]:
+    """Reason code -> boolean expression, True where the row breaks that hard rule.
+
+    ``c`` maps column names to expressions: a dict while the staging pass is built, the staged
+    Ibis table afterwards (for the pandera checks). A summary row carries only its own reason.
+    """
+    plain = ~c[SUMMARY]
+    out = {
+        "summary_row": c[SUMMARY],
+        "missing_date": c[BLANK_DATE] & plain,
+        "unparseable_date": ~c[BLANK_DATE] & c[S.DATE].isnull() & plain,
+        "missing_campaign": c[BLANK_CAMPAIGN] & plain,
+    }
+    for m in measures:
+        out[f"unparseable_{m}"] = c[unparsed_col(m)] & plain
+        out[f"negative_{m}"] = (c[m] < 0).fill_null(False) & plain
+    if S.CLICKS in measures and S.IMPRESSIONS in measures:
+        out["clicks_gt_impressions"] = (c[S.CLICKS] > c[S.IMPRESSIONS]).fill_null(False) & plain
+    return out
+
+
+def quarantine_schema(measures: list[str]) -> Any:
+    """pandera (Ibis backend) schema of the hard rules over the staged table, one named check each.
+
+    Validated lazily: every failing row of every check comes back in ``failure_cases`` with its
+    ``_file``/``source_row`` (and raw cells), which is what ``quarantine.csv`` is made of.
+    """
+    import pandera.ibis as pa
+
+    def rule(code: str) -> Any:
+        def ok(data: Any) -> Any:  # data: pandera IbisData(table, key)
+            return ~hard_violations(data.table, measures)[code]
+
+        return pa.Check(ok, name=code)
+
+    codes = [c for c in HARD_RULES if c in _codes(measures)]
+    return pa.DataFrameSchema(checks=[rule(c) for c in codes], name="hard_rules")
+
+
+def _codes(measures: list[str]) -> set[str]:
+    return set(hard_violations({k: ibis.literal(False) for k in (SUMMARY, BLANK_DATE, BLANK_CAMPAIGN)}
+                               | {S.DATE: ibis.null("date")}
+                               | {m: ibis.null("float64") for m in measures}
+                               | {unparsed_col(m): ibis.literal(False) for m in measures}, measures))
 
 
 def soft_flags(cols: Cols, rules: Cols, raw_counts: Cols, ctr_tolerance: float) -> Cols:

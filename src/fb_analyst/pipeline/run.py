@@ -74,7 +74,7 @@ def hash_inputs(inputs: list[str]) -> list[InputFile]:
     """SHA-256 of every input file (globs expanded; missing paths are left to the ingest stage)."""
     files: list[InputFile] = []
     for item in inputs:
-        paths = sorted(glob.glob(item)) if any(ch in item for ch in "*?[") else [item]
+        paths = sorted(glob.glob(item, recursive=True)) if any(ch in item for ch in "*?[") else [item]
         for p in paths:
             path = Path(p)
             if not path.is_file():

@@ -96,7 +96,12 @@ def diagnosis_section(analysis: Analysis) -> dict[str, Any]:
     outages = [{"date": str(field_of(o, "date")), "segment": segment_text(field_of(o, "segment")),
                 "measure": field_of(o, "measure"), "observed": fmt_num(field_of(o, "observed")),
                 "expected": fmt_num(field_of(o, "expected"))} for o in field_of(d, "outages") or []]
-    return {"skipped": None, "verdict": field_of(d, "verdict"), "summary": field_of(d, "summary"),
+    fatigue = [{"key": f"{field_of(f, 'by')}={field_of(f, 'key')}", "onset": str(field_of(f, "onset_date") or ""),
+                "decay": (f"-{field_of(f, 'decay_pct_per_week'):.1%}/week"
+                          if isinstance(field_of(f, "decay_pct_per_week"), (int, float)) else "n/a"),
+                "ctr": f"{fmt_kpi('ctr', field_of(f, 'ctr_start'))} -> {fmt_kpi('ctr', field_of(f, 'ctr_recent'))}"}
+               for f in field_of(d, "fatigue") or [] if field_of(f, "fatigued")][:10]
+    return {"skipped": None, "verdict": field_of(d, "verdict"), "fatigue": fatigue, "summary": field_of(d, "summary"),
             "n_supported": sum(1 for h in hyps if field_of(h, "status") == "supported"), "n_total": len(hyps),
             "hypotheses": [_hypothesis(h) for h in ranked[:TOP_HYPOTHESES]], "decomposition": parts,
             "decomposition_total": fmt_num(field_of(dec, "total_log_points"), "{:+.1f}") if dec else "n/a",
@@ -146,10 +151,12 @@ def creative_section(analysis: Analysis) -> dict[str, Any]:
                                   if ctr and ctr.lower is not None else ""),
                        "example": t.representative_message, "members": list(t.members[:MEMBERS_SHOWN]),
                        "more": max(0, len(t.members) - MEMBERS_SHOWN)})
-    fatigue = [{"key": str(f.get("key", f.get("message", ""))),
-                "decay": fmt_num(f.get("decay_pct_per_week"), "{:+.1f}%/wk") if isinstance(f.get("decay_pct_per_week"), (int, float)) else "n/a",
+    # decay_pct_per_week is a fraction: 0.12 = CTR 12% lower each week after the onset.
+    fatigue = [{"key": str(f.get("key", "")),
+                "decay": (f"-{f['decay_pct_per_week']:.1%}/week"
+                          if isinstance(f.get("decay_pct_per_week"), (int, float)) else "n/a"),
                 "onset": str(f.get("onset_date") or "")}
-               for f in findings.fatigue.by_message if f.get("fatigued", True)][:10]
+               for f in findings.fatigue.by_message if f.get("fatigued")][:10]
     recs = [{"campaign": r.campaign, "current_ctr": fmt_kpi("ctr", r.current_ctr),
              "hypothesis_ids": ", ".join(r.hypothesis_ids),
              "suggestions": [{"text": s.text, "theme": s.theme_label, "predicted": fmt_kpi("ctr", s.predicted_ctr.value),

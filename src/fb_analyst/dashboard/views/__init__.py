@@ -74,6 +74,13 @@ class Page:
         return self.store.extra(self.key, name, compute)
 
 
+def table(frame: Any, key: str, **kwargs: Any) -> None:
+    """A dataframe inside a keyed container, so tests and the browser can find it by ``key``
+    (Streamlit ignores the key of a dataframe without row selection)."""
+    with st.container(key=key):
+        st.dataframe(frame, hide_index=True, **kwargs)
+
+
 def stage_notice(analysis: Any, stage: str) -> bool:
     """Show why ``stage`` has no result; True when there is nothing to render."""
     outcome = analysis.stage(stage)

@@ -8,7 +8,7 @@ import streamlit as st
 from fb_analyst.dashboard import charts
 from fb_analyst.dashboard.data import fatigue_curves, theme_map_points
 from fb_analyst.dashboard.frames import fatigue_frame, suggestions_frame, theme_frame
-from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice
+from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice, table
 from fb_analyst.report.escape import md_escape
 
 _PCT = st.column_config.NumberColumn(format="percent")
@@ -45,7 +45,7 @@ def render(page: Page) -> None:
         st.plotly_chart(charts.theme_performance_figure(clusters, metric), key="theme_perf_chart")
         st.caption(f"{md_escape(clusters.performance_method)} Verdicts on {clusters.themes[0].verdict_metric.upper()} "
                    f"adjusted for {', '.join(clusters.controls) or 'nothing'}, FDR q ≤ {clusters.fdr_q}.")
-    st.dataframe(theme_frame(clusters), hide_index=True, key="themes_table", column_config={
+    table(theme_frame(clusters), key="themes_table", column_config={
         "CTR": _PCT, "CVR": _PCT, "spend": st.column_config.NumberColumn(format="compact"),
         "impressions": st.column_config.NumberColumn(format="compact")})
 
@@ -59,16 +59,16 @@ def _fatigue(page: Page, findings, clusters) -> None:  # noqa: ANN001 - stage re
     if not fat.available:
         st.info(f"Fatigue not assessed: {fat.reason}")
         return
-    table = fatigue_frame(fat)
-    if table.empty:
+    found = fatigue_frame(fat)
+    if found.empty:
         st.info("No message or theme ran long enough to assess fatigue.")
         return
-    n = int(table["fatigued"].sum()) if "fatigued" in table else 0
+    n = int(found["fatigued"].sum()) if "fatigued" in found else 0
     st.caption(f"{n} fatigued {'finding' if n == 1 else 'findings'} (source: {fat.source}).")
-    curves, key = page.extra("fatigue_curves", lambda: fatigue_curves(page.analysis.table, table, clusters))
+    curves, key = page.extra("fatigue_curves", lambda: fatigue_curves(page.analysis.table, found, clusters))
     if not curves.empty:
         st.plotly_chart(charts.fatigue_figure(curves, key), key="fatigue_chart")
-    st.dataframe(table, hide_index=True, key="fatigue_table", column_config={
+    table(found, key="fatigue_table", column_config={
         "ctr_start": _PCT, "ctr_recent": _PCT, "decay_pct_per_week": _PCT})
 
 
@@ -81,12 +81,12 @@ def _recommendations(findings) -> None:  # noqa: ANN001 - CreativeFindings
     if not findings.recommendations:
         st.info("No campaign selected for new copy.")
         return
-    for rec in findings.recommendations:
+    for n, rec in enumerate(findings.recommendations):
         ctr = f"{rec.current_ctr:.2%}" if rec.current_ctr is not None else "n/a"
         with st.expander(f"{rec.campaign} — current CTR {ctr} (selected by {rec.selected_by})"):
             if rec.hypothesis_ids:
                 st.caption(f"Tied to hypotheses {', '.join(rec.hypothesis_ids)}")
-            st.dataframe(suggestions_frame(rec), hide_index=True, key=f"sugg_{rec.campaign}", column_config={
+            table(suggestions_frame(rec), key=f"suggestions_{n}", column_config={
                 "predicted CTR": _PCT, "CTR low": _PCT, "CTR high": _PCT, "current CTR": _PCT,
                 "expected lift": _PCT})
             for s in rec.suggestions:

@@ -13,7 +13,7 @@ from fb_analyst.dashboard.frames import (
     mix_frame,
     segment_frame,
 )
-from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice
+from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice, table
 from fb_analyst.kpis import KPIS, RATIO_KPIS
 from fb_analyst.report.escape import md_escape
 
@@ -41,7 +41,7 @@ def render(page: Page) -> None:
             st.info(f"ROAS decomposition undefined: {dec.undefined_reason if dec else 'not computed'}")
         else:
             st.plotly_chart(charts.waterfall_figure(dec), key="waterfall_chart")
-            st.dataframe(decomposition_frame(dec), hide_index=True, key="decomposition_table",
+            table(decomposition_frame(dec), key="decomposition_table",
                          column_config={"log points": _NUM, "revenue effect": _MONEY})
             st.caption(dec.currency_meaning)
     with right:
@@ -66,7 +66,7 @@ def render(page: Page) -> None:
         statuses = st.multiselect("Status", ["supported", "inconclusive", "rejected"],
                                   default=["supported", "inconclusive", "rejected"], key="hyp_status")
         shown = hyps[hyps["status"].isin(statuses)]
-        st.dataframe(shown, hide_index=True, key="hypotheses_table", column_config={
+        table(shown, key="hypotheses_table", column_config={
             "change": _PCT, "ci_low": _PCT, "ci_high": _PCT, "confidence": _PCT, "spend_share": _PCT,
             "q_value": _NUM, "baseline": _NUM, "current": _NUM, "revenue_at_stake": _MONEY,
         })
@@ -90,7 +90,7 @@ def _evidence(d) -> None:  # noqa: ANN001 - Diagnosis
         st.caption(f"Tested with the mix of {', '.join(h.mix_adjusted_by)} held fixed.")
     if h.explained_by:
         st.caption(f"Explained by {h.explained_by}.")
-    st.dataframe(evidence_frame(h), hide_index=True, key="evidence_table")
+    table(evidence_frame(h), key="evidence_table")
     if h.actions:
         st.markdown("**Actions**\n" + "\n".join(f"- {md_escape(x)}" for x in h.actions))
 
@@ -112,4 +112,4 @@ def _drilldown(page: Page) -> None:
         return
     st.plotly_chart(charts.segment_change_figure(frame.head(25), dim, kpi), key="drill_chart")
     pct = {c: _PCT for c in frame.columns if "share" in c or c.endswith("change")}
-    st.dataframe(frame, hide_index=True, key="drill_table", column_config=pct)
+    table(frame, key="drill_table", column_config=pct)

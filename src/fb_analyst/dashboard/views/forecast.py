@@ -7,10 +7,11 @@ import streamlit as st
 from fb_analyst.dashboard import charts
 from fb_analyst.dashboard.data import forecast_history
 from fb_analyst.dashboard.frames import allocation_frame, series_frame, series_label
-from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice
+from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice, table
 from fb_analyst.report.escape import md_escape
 
 _PCT = st.column_config.NumberColumn(format="percent")
+_MONEY = st.column_config.NumberColumn(format="%.2f")
 
 
 def render(page: Page) -> None:
@@ -41,7 +42,7 @@ def render(page: Page) -> None:
         for note in series.notes:
             st.caption(md_escape(note))
     with st.expander(f"All {len(f.series)} series"):
-        st.dataframe(series_frame(f), hide_index=True, key="series_table",
+        table(series_frame(f), key="series_table",
                      column_config={"coverage 80%": _PCT, "coverage 95%": _PCT})
     _budget(f.budget)
 
@@ -64,6 +65,6 @@ def _budget(budget) -> None:  # noqa: ANN001 - BudgetPlan
     st.caption(f"Window {budget.window_start}..{budget.window_end}; each campaign may move within "
                f"{budget.bounds.get('lower', 0):+.0%}..{budget.bounds.get('upper', 0):+.0%}.")
     st.plotly_chart(charts.allocation_figure(budget), key="allocation_chart")
-    st.dataframe(allocation_frame(budget), hide_index=True, key="allocation_table",
-                 column_config={"change": _PCT})
+    table(allocation_frame(budget), key="allocation_table",
+                 column_config={"change": _PCT, "current spend/day": _MONEY, "proposed spend/day": _MONEY})
     st.warning(budget.caveat)

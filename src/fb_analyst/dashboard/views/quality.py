@@ -8,7 +8,7 @@ import streamlit as st
 from fb_analyst.dashboard.data import row_count
 from fb_analyst.dashboard.exports import name_audit_frame, overrides_csv
 from fb_analyst.dashboard.frames import files_frame, missingness_frame, reasons_frame, warnings_frame
-from fb_analyst.dashboard.views import Page
+from fb_analyst.dashboard.views import Page, table
 from fb_analyst.outputs import neutralise_csv_cell
 
 _QUARANTINE_SHOWN = 1000
@@ -36,10 +36,10 @@ def render(page: Page) -> None:
                + ("" if balanced else " — does not balance; please report this"))
     if r.date_range:
         st.caption(f"Dates {r.date_range[0]}..{r.date_range[1]} · currency {r.currency}")
-    st.dataframe(files_frame(r), hide_index=True, key="files_table")
+    table(files_frame(r), key="files_table")
     if r.quarantined_by_reason:
         st.markdown("#### Quarantined by reason")
-        st.dataframe(reasons_frame(r), hide_index=True, key="reasons_table")
+        table(reasons_frame(r), key="reasons_table")
 
     _name_audit(r)
 
@@ -48,19 +48,22 @@ def render(page: Page) -> None:
         st.dataframe([i.model_dump() for i in r.imputations], hide_index=True)
     if r.warnings:
         st.markdown("#### Warnings (rows kept)")
-        st.dataframe(warnings_frame(r), hide_index=True)
+        table(warnings_frame(r).assign(examples=lambda f: f["examples"].map(page.source.clean)),
+              key="warnings_table")
     with st.expander("Missing values per column"):
         st.dataframe(missingness_frame(r), hide_index=True,
                      column_config={"share": st.column_config.NumberColumn(format="percent")})
 
     st.markdown("#### Quarantine")
     q = ingest.quarantine
+    if "source_file" in q.columns and page.source.hidden_prefix:
+        q = q.assign(source_file=q["source_file"].astype(str).map(page.source.clean))
     if q.empty:
         st.success("No row was quarantined.")
         return
     st.caption(f"{len(q):,} rejected rows with their source file, row number and reason"
                + (f" (first {_QUARANTINE_SHOWN:,} shown)" if len(q) > _QUARANTINE_SHOWN else ""))
-    st.dataframe(q.head(_QUARANTINE_SHOWN), hide_index=True, key="quarantine_table")
+    table(q.head(_QUARANTINE_SHOWN), key="quarantine_table")
     st.download_button("Download quarantine.csv", data=lambda: q.map(neutralise_csv_cell).to_csv(index=False),
                        file_name="quarantine.csv", mime="text/csv", on_click="ignore", key="dl_quarantine")
 
@@ -74,7 +77,7 @@ def _name_audit(r) -> None:  # noqa: ANN001 - DataQualityReport
         st.caption(f"{level}: {res.raw_names} raw spellings resolved to {res.canonical_names} names")
     audit = name_audit_frame(r)
     st.caption("Edit *canonical_name* where a spelling was merged wrongly (or should be merged), then "
-               "download the correction file and point `ingest.name_overrides_file` at it in the --config file.")
+               "download the correction file and point `ingest.name_overrides_file` at it in the `--config` file.")
     edited = st.data_editor(
         audit, hide_index=True, key="name_audit", disabled=["level", "raw_name", "rows", "score", "rule"],
         column_config={"score": st.column_config.ProgressColumn(min_value=0, max_value=100, format="%.0f")},

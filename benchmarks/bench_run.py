@@ -1,0 +1,100 @@
+"""Whole-process `fb-analyst run`: wall time and peak memory on the sample and on 1M/10M generated rows.
+
+Each measurement is a fresh process (`/usr/bin/time -v .venv/bin/fb-analyst run INPUT --out DIR`), so
+the time includes Python start-up, imports and the embedding-model load; peak memory is the maximum
+resident set size the kernel reports. Per-stage seconds come from the run's own ``run.json``.
+
+Generated inputs (``fb_analyst.sample``, scenario no_change, seed 0, 56 days, scale = rows / 26,400)
+are written once to ``benchmarks/data/ads_<rows>.parquet`` (gitignored; shared with bench_kpis.py).
+
+    .venv/bin/python benchmarks/bench_run.py                 # sample (3 repeats)
+    .venv/bin/python benchmarks/bench_run.py --rows 1000000 10000000 --repeats 1
+Results: printed as a Markdown table and saved to ``benchmarks/results/run_<case>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "benchmarks" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+SAMPLE = ROOT / "data" / "synthetic_fb_ads_undergarments.csv"
+CLI = ROOT / ".venv" / "bin" / "fb-analyst"
+ROWS_PER_SCALE = 26_400
+
+
+def generated_input(rows: int) -> Path:
+    """``benchmarks/data/ads_<rows>.parquet``, generated once."""
+    path = DATA / f"ads_{rows}.parquet"
+    if not path.exists():
+        sys.path.insert(0, str(ROOT / "src"))
+        from fb_analyst.sample import generate_sample, write_sample
+
+        DATA.mkdir(parents=True, exist_ok=True)
+        write_sample(generate_sample("no_change", seed=0, days=56, scale=rows / ROWS_PER_SCALE), path)
+    return path
+
+
+def run_once(path: Path, out: Path, timeout: int) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.run(["/usr/bin/time", "-v", str(CLI), "run", str(path), "--out", str(out)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+    err = proc.stderr
+    wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", err)
+    h, m, s = (float(g) if g else 0.0 for g in wall.groups())
+    rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
+    stages = {}
+    manifest = out / "run.json"
+    if proc.returncode == 0 and manifest.exists():
+        data = json.loads(manifest.read_text())
+        stages = {s["name"]: (s["seconds"] if s["status"] == "ok" else s["status"]) for s in data["stages"]}
+    return {"exit_code": proc.returncode, "seconds": h * 3600 + m * 60 + s, "peak_mib": rss_kb / 1024,
+            "stages": stages, "tail": "" if proc.returncode == 0 else err[-2000:]}
+
+
+def measure(case: str, path: Path, repeats: int, timeout: int) -> dict:
+    runs = [run_once(path, DATA / f"run_out_{case}", timeout) for _ in range(repeats)]
+    ok = [r for r in runs if r["exit_code"] == 0]
+    result = {
+        "case": case, "input": str(path.relative_to(ROOT)), "repeats": repeats, "ok_runs": len(ok),
+        "median_seconds": statistics.median(r["seconds"] for r in ok) if ok else None,
+        "median_peak_mib": statistics.median(r["peak_mib"] for r in ok) if ok else None,
+        "stages_last_run": ok[-1]["stages"] if ok else {}, "runs": runs,
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"run_{case}.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="*", default=[], help="generated input sizes (rows)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-sample", action="store_true", help="skip the bundled sample")
+    parser.add_argument("--timeout", type=int, default=1800, help="seconds per run before giving up")
+    args = parser.parse_args()
+    cases = [] if args.no_sample else [("sample", SAMPLE)]
+    cases += [(f"{rows // 1_000_000}M" if rows >= 1_000_000 else str(rows), generated_input(rows)) for rows in args.rows]
+    print("| input | runs | median wall time | median peak memory | slowest stages (last run) |")
+    print("|---|---:|---:|---:|---|")
+    for case, path in cases:
+        r = measure(case, path, args.repeats, args.timeout)
+        stages = {k: v for k, v in r["stages_last_run"].items() if isinstance(v, (int, float))}
+        top = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])[:3])
+        t = "failed" if r["median_seconds"] is None else f"{r['median_seconds']:.1f} s"
+        mem = "" if r["median_peak_mib"] is None else f"{r['median_peak_mib']:.0f} MiB"
+        print(f"| {case} | {r['ok_runs']}/{r['repeats']} | {t} | {mem} | {top} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
