@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import statistics
@@ -172,6 +173,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--slow-repeats", type=int, default=1,
+                        help="repeats of the slow comparisons (pandas, hand-written GROUPING SETS)")
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=CASES)
     parser.add_argument("--child", nargs=2, metavar=("CASE", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -179,13 +182,16 @@ def main() -> None:
         child(*args.child)
         return
     files = input_files(args.rows)
-    results = [measure(c, files[c.rsplit("_", 1)[1]], args.repeats) for c in args.cases]
+    slow = ("pandas_parquet", "duckdbsets_parquet")
+    results = [measure(c, files[c.rsplit("_", 1)[1]], args.slow_repeats if c in slow else args.repeats)
+               for c in args.cases]
     by_case = {r["case"]: r for r in results}
-    print(f"rows: {args.rows:,}; machine: {platform.machine()}, {platform.python_version()}; "
-          f"repeats: {args.repeats}")
-    print("| case | file | median s | peak RSS MB | rows out |\n|---|---|---:|---:|---:|")
+    print(f"rows: {args.rows:,}; machine: {platform.machine()}, {platform.python_version()}, "
+          f"{os.cpu_count()} cores; repeats: {args.repeats} ({args.slow_repeats} for {', '.join(slow)})")
+    print("| case | file | runs | median s | peak RSS MB | rows out |\n|---|---|---:|---:|---:|---:|")
     for r in results:
-        print(f"| {r['case']} | {r['file']} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['rows_out']:,} |")
+        print(f"| {r['case']} | {r['file']} | {r['repeats']} | {r['median_s']:.2f} | {r['peak_rss_mb']:.0f} "
+              f"| {r['rows_out']:,} |")
     for ours, other in (("fb_parquet", "duckdb_plain_parquet"), ("fballpairs_parquet", "duckdbsets_parquet"),
                         ("fb_parquet", "pandas_parquet"), ("fballpairs_parquet", "pandas_parquet"),
                         ("fb_csv", "duckdb_plain_csv")):

@@ -183,3 +183,44 @@ def test_sample_segments_match_a_pandas_oracle(sample_csv_path):
         pd.testing.assert_series_equal(table["spend_share_current"].sort_index(), share.sort_index(),
                                        check_names=False, rtol=1e-12)
     assert seg.frame["segment"].is_unique
+
+
+@pytest.fixture(scope="module")
+def adsets_within_campaigns():
+    """Ad sets x1, x2 in campaign A, y1 in B; country missing on one row; 2 days."""
+    rows = [
+        ("2025-03-01", "A", "x1", "US", 10.0, 100, 5.0, 1, 20.0),
+        ("2025-03-01", "A", "x2", None, 10.0, 100, 5.0, 1, 20.0),
+        ("2025-03-01", "B", "y1", "US", 20.0, 100, 5.0, 1, 20.0),
+        ("2025-03-02", "A", "x1", "UK", 30.0, 100, 5.0, 1, 20.0),
+        ("2025-03-02", "B", "y1", "US", 40.0, 100, 5.0, 1, 20.0),
+    ]
+    cols = [S.DATE, S.CAMPAIGN, S.ADSET, S.COUNTRY, S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE]
+    df = pd.DataFrame(rows, columns=cols)
+    df[S.DATE] = pd.to_datetime(df[S.DATE])
+    return table_from_pandas(df)
+
+
+def test_dependent_pairs_are_the_finer_table(adsets_within_campaigns):
+    t = adsets_within_campaigns
+    w = resolve_windows(t, WindowSpec(current="2025-03-02:2025-03-02", baseline="2025-03-01:2025-03-01"))
+    seg = compare_segments(t, w)
+    assert seg.dependent_pairs == {"campaign,adset": "adset"}  # each ad set is in one campaign
+    assert "campaign,adset" not in set(seg.frame["dimension"])
+    pd.testing.assert_frame_equal(seg.table(S.CAMPAIGN, S.ADSET), seg.table(S.ADSET))
+    full = compare_segments(t, w, dependent_pairs=True)
+    pair = full.table(S.CAMPAIGN, S.ADSET)
+    assert pair["segment"].tolist() == ["campaign=A, adset=x1", "campaign=A, adset=x2", "campaign=B, adset=y1"]
+    numbers = [c for c in pair.columns if c.endswith(("_baseline", "_current"))]
+    pd.testing.assert_frame_equal(pair[numbers], seg.table(S.ADSET)[numbers])
+
+
+def test_missing_dimension_values_are_their_own_segment(adsets_within_campaigns):
+    t = adsets_within_campaigns
+    w = resolve_windows(t, WindowSpec(current="2025-03-02:2025-03-02", baseline="2025-03-01:2025-03-01"))
+    country = compare_segments(t, w, dims=[S.COUNTRY]).table(S.COUNTRY)
+    assert country["segment"].tolist() == ["country=UK", "country=US", "country=(missing)"]
+    missing = country.iloc[2]
+    assert missing["value_1"] is None and missing["spend_baseline"] == 10 and missing["spend_current"] == 0
+    us = country.iloc[1]
+    assert us["spend_share_baseline"] == pytest.approx(30 / 40) and us["spend_share_current"] == pytest.approx(40 / 70)

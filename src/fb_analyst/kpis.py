@@ -7,7 +7,13 @@ Each ratio KPI is computed over the rows where *all* of its inputs are known (``
 share of rows used). A zero denominator yields an explicit undefined value with its reason, never
 inf or NaN in an output.
 
-Identity used by the diagnosis: ROAS = CTR * CVR * AOV * 1000 / CPM.
+Identity used by the diagnosis: ROAS = CTR * CVR * AOV * 1000 / CPM. (It holds exactly only over
+one set of rows: with missing values each KPI has its own coverage, so filter to complete rows
+first when the identity must close.)
+
+Aggregation runs in the engine: :func:`aggregate` (an Ibis expression of sums and counts),
+:func:`kpi_frame` (executed, with KPI and coverage columns), :func:`kpi_values` (account level,
+as :class:`KpiValue`); :func:`to_records` / :func:`json_safe` turn frames into strict JSON.
 """
 
 from __future__ import annotations
@@ -348,6 +354,28 @@ def kpi_values(
     if isinstance(source, ibis.Table):
         source = aggregate(source).to_pandas().iloc[0]
     return {k.name: kpi_value_from_row(k, source, suffix) for k in selected}
+
+
+class KpiDelta(BaseModel):
+    """Change of one KPI from baseline to current (None with a reason when not computable)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    abs_delta: float | None
+    rel_delta: float | None
+    undefined_reason: str | None = None
+
+
+def kpi_delta(baseline: KpiValue, current: KpiValue) -> KpiDelta:
+    """Absolute and relative change from ``baseline`` to ``current``, or why it is undefined."""
+    if baseline.value is None or current.value is None:
+        which = "baseline" if baseline.value is None else "current"
+        reason = (baseline if which == "baseline" else current).undefined_reason
+        return KpiDelta(abs_delta=None, rel_delta=None, undefined_reason=f"{which} undefined: {reason}")
+    abs_delta = current.value - baseline.value
+    if baseline.value == 0:
+        return KpiDelta(abs_delta=abs_delta, rel_delta=None, undefined_reason="baseline is 0 (relative change undefined)")
+    return KpiDelta(abs_delta=abs_delta, rel_delta=current.value / baseline.value - 1.0)
 
 
 def json_safe(value: Any) -> Any:

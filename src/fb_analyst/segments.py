@@ -7,11 +7,14 @@ Outputs: small pandas frames (only aggregates leave the engine) and the frozen
 
 How the baseline-vs-current tables are computed, in two engine passes:
 
-1. the *cube*: one scan of the rows inside either window, grouped by every present segment
-   dimension, with the additive parts of every KPI (sums, known-row counts, per-KPI numerator and
-   denominator sums) for each window as separate columns (``..._baseline`` / ``..._current``);
-2. every dimension and every pair of dimensions (and the account total) re-aggregated from the
-   cube (sums of sums are exact), as one ``UNION ALL`` query.
+1. the *cube*: one scan of the rows inside either window, grouped by window and every present
+   segment dimension, holding the additive parts of every KPI (sums, known-row counts, per-KPI
+   numerator and denominator sums over the rows where both are known; the conditional parts are
+   skipped for measures without missing values);
+2. every dimension, every pair of dimensions and the account total re-aggregated from the cube
+   (sums of sums are exact) in one GROUP BY over the cube cross-joined with the list of
+   groupings; groupings without ad/creative_message read a second, coarser cube. Pairs where one
+   dimension determines the other (campaign x ad) are detected and not recomputed.
 
 KPIs are ratio-of-sums computed from those parts; never a mean of row ratios.
 """
@@ -37,6 +40,7 @@ from fb_analyst.kpis import (
     KPIS,
     N_ROWS,
     RATIO_KPIS,
+    KpiDelta,
     KpiValue,
     aggregate_columns,
     complete_measures,
@@ -45,6 +49,7 @@ from fb_analyst.kpis import (
     format_kpi,
     json_safe,
     kpi_columns,
+    kpi_delta,
     kpi_frame,
     kpi_value_from_row,
     metric_exprs,
@@ -339,7 +344,7 @@ def compare_segments(
     A pair where one dimension is a function of the other in the data (campaign x ad: each ad
     is in one campaign) has exactly the rows of the finer dimension's table, so it is skipped
     and listed in ``SegmentTables.dependent_pairs`` (``table("campaign", "ad")`` then returns
-    the ad table with the campaign column filled in); ``dependent_pairs=True`` computes them too.
+    the ad table); ``dependent_pairs=True`` computes them as pairs too.
     """
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
     long, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
@@ -384,27 +389,6 @@ def window_kpis(table: ibis.Table, windows: Windows) -> dict[str, dict[str, KpiV
             for w in WINDOW_NAMES}
 
 
-class KpiDelta(BaseModel):
-    """Change of one KPI from baseline to current (None with a reason when not computable)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    abs_delta: float | None
-    rel_delta: float | None
-    undefined_reason: str | None = None
-
-
-def kpi_delta(baseline: KpiValue, current: KpiValue) -> KpiDelta:
-    if baseline.value is None or current.value is None:
-        which = "baseline" if baseline.value is None else "current"
-        reason = (baseline if which == "baseline" else current).undefined_reason
-        return KpiDelta(abs_delta=None, rel_delta=None, undefined_reason=f"{which} undefined: {reason}")
-    abs_delta = current.value - baseline.value
-    if baseline.value == 0:
-        return KpiDelta(abs_delta=abs_delta, rel_delta=None, undefined_reason="baseline is 0 (relative change undefined)")
-    return KpiDelta(abs_delta=abs_delta, rel_delta=current.value / baseline.value - 1.0)
-
-
 def render_kpi_summary(windows: Windows, table: ibis.Table, kpis: dict[str, dict[str, KpiValue]] | None = None) -> RichTable:
     """Compact Rich table: each KPI baseline, current, change (green = better) and coverage."""
     kpis = kpis or window_kpis(table, windows)
@@ -422,7 +406,7 @@ def render_kpi_summary(windows: Windows, table: ibis.Table, kpis: dict[str, dict
             better = (delta.rel_delta > 0) == (kpi.better == "higher_is_better")
             style = "green" if better else "red"
             change = f"[{style}]{delta.rel_delta:+.1%}[/]" if abs(delta.rel_delta) >= 0.0005 else "0.0%"
-        coverage = min(c for c in (base.coverage, cur.coverage) if c is not None) if (base.coverage is not None or cur.coverage is not None) else None
+        coverage = min((c for c in (base.coverage, cur.coverage) if c is not None), default=None)
         out.add_row(kpi.label, format_kpi(kpi, base), format_kpi(kpi, cur), change,
                     "n/a" if coverage is None else f"{coverage:.0%}")
     if windows.partial_days:

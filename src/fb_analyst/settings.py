@@ -91,6 +91,10 @@ class DiagnoseSettings(BaseModel):
     outage_drop: float = Field(
         0.8, gt=0, le=1, description="Relative drop of purchases with normal clicks flagged as an outage."
     )
+    min_confidence: float = Field(
+        0.5, ge=0, lt=1, description="Minimum posterior probability (the hypothesis' confidence) that the "
+        "effect exceeds min_effect in its direction, on top of FDR significance, for 'supported'."
+    )
     outage_min_expected: float = Field(
         10.0, ge=0, description="Minimum expected purchases on a day (clicks x reference CVR) for a "
         "collapse to be flagged as a tracking outage (fewer cannot be told from chance)."

@@ -1,7 +1,8 @@
 """End to end in a real browser: ``fb-analyst dashboard`` on a free loopback port, driven by
 Playwright in headless Debian Chromium (``/usr/bin/chromium``; Playwright's own browsers are not
 downloaded). Upload the sample, see the KPI tiles, a Plotly chart and the hypotheses table, change
-a filter and see the numbers change, and keep a screenshot.
+a filter and see the numbers change, keep screenshots; then upload a file that is not an ads
+export and see the message (not a stack trace).
 """
 
 from __future__ import annotations
@@ -47,15 +48,25 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = 1
     pytest.fail(f"dashboard not healthy after {timeout:.0f}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop(proc: subprocess.Popen) -> None:
-    """Stop the CLI and the Streamlit server it started (one process group, ours)."""
-    if proc.poll() is None:
+    """Stop the CLI and the Streamlit server it started: one process group, started by this test."""
+    if group_alive(proc.pid):
         os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+    deadline = time.monotonic() + 20
+    while group_alive(proc.pid) and time.monotonic() < deadline:
+        proc.poll()  # reap the CLI so the group can empty
+        time.sleep(0.2)
+    if group_alive(proc.pid):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
 
 
 def test_upload_sample_see_hypotheses_and_chart_then_filter(tmp_path: Path, sample_csv_path: Path) -> None:
@@ -113,6 +124,16 @@ def test_upload_sample_see_hypotheses_and_chart_then_filter(tmp_path: Path, samp
                 assert shot.stat().st_size > 10_000
                 assert spend_ig != spend_all
                 assert not page.locator('[data-testid="stException"]').count()
+
+                # A file that is not an ads export: the ingest message in the page, no stack trace.
+                bad = tmp_path / "notes.csv"
+                bad.write_text("name,colour\nalpha,red\n", encoding="utf-8")
+                page.locator("input[type=file]").set_input_files(str(bad))
+                alert = page.locator('[data-testid="stAlert"]').filter(has_text="notes.csv: missing required columns")
+                expect(alert).to_be_visible(timeout=120_000)
+                page.screenshot(path=str(tmp_path / "bad_upload.png"))
+                assert not page.locator('[data-testid="stException"]').count()
+                assert "Traceback" not in page.content()
             finally:
                 browser.close()
     finally:

@@ -22,7 +22,7 @@ from fb_analyst.dashboard.data import (
     source_from_uploads,
 )
 from fb_analyst.dashboard.exports import name_audit_frame, output_files, outputs_zip, overrides_csv, report_html
-from fb_analyst.dashboard.store import CORE_STAGES, AnalysisStore
+from fb_analyst.dashboard.store import ALL_STAGES, CORE_STAGES, AnalysisStore
 from fb_analyst.errors import InputError
 from fb_analyst.ingest.names import load_overrides
 from fb_analyst.settings import Settings
@@ -150,3 +150,17 @@ def test_correction_file_is_read_back_by_ingest(sample_core, tmp_path: Path) -> 
     mapping = load_overrides(path, level)
     assert "'=HYPERLINK(\"x\")" in mapping.values()
     assert set(mapping.values()) <= set(audit["canonical_name"]) | {"'=HYPERLINK(\"x\")"}
+
+
+@pytest.mark.slow
+def test_slow_stages_run_on_demand_and_complete_the_downloads(sample_core, sample_csv_path: Path) -> None:
+    store, core = sample_core
+    source = source_from_paths([sample_csv_path], kind="sample")
+    full = store.analysis(source, Filters(), WindowSpec(), Settings(), ALL_STAGES)
+    assert full.diagnosis is core.diagnosis  # the core stages were not run again
+    assert full.creative is not None and full.forecast is not None
+    files = output_files(full)
+    assert {"creative_clusters.json", "creatives.json", "forecast.json"} <= set(files)
+    assert json.loads(files["forecast.json"])["series"]
+    html = report_html(full, "dashboard-test").decode("utf-8")
+    assert "Budget" in html or "budget" in html

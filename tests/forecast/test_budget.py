@@ -84,9 +84,12 @@ def test_unreachable_budget_is_a_clear_input_error(known_curves_daily, forecast_
         allocate_budget(daily, forecast_settings.forecast, window=window, budget_change=0.5)
 
 
-def test_revenue_column_alone_is_used_only_where_spend_is_known(known_curves_daily, forecast_settings):
+def test_campaign_without_revenue_keeps_budget_and_is_left_out_of_revenue(known_curves_daily, forecast_settings):
     _, daily, window = known_curves_daily
     d = daily.copy()
-    d.loc[d.index[:40], num_col("roas")] = np.nan  # unknown revenue on some days: those days are skipped
+    first = d[S.CAMPAIGN].iloc[0]
+    d.loc[d[S.CAMPAIGN] == first, num_col("roas")] = np.nan
     plan = allocate_budget(d, forecast_settings.forecast, window=window)
-    assert plan.status == "ok" and all(c.curve is None or c.curve.days <= 90 for c in plan.campaigns)
+    c = next(c for c in plan.campaigns if c.campaign == first)
+    assert c.status == "kept" and c.expected_revenue_current is None and "0 days" in c.reason
+    assert "without revenue data" in plan.verdict

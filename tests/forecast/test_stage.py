@@ -76,3 +76,16 @@ def test_small_generated_account_end_to_end(forecast_settings):
     _check_series_and_budget(result, 2)
     assert result.budget.total == pytest.approx(result.budget.current_total * 1.1, abs=0.01)
     assert result.schema_version == "1.0"
+
+
+def test_table_without_revenue_skips_revenue_series_and_budget(forecast_settings):
+    sd = generate_sample("no_change", seed=2, days=28, n_campaigns=1)
+    table = table_from_pandas(sd.frame.drop(columns=[S.REVENUE]), name="no_revenue")
+    result = forecast_and_allocate(table, forecast_settings)
+    for s in result.series:
+        if s.metric in ("revenue", "roas"):
+            assert s.status == "skipped" and s.reason and s.forecast == []
+        else:
+            assert s.forecast, (s.metric, s.reason)
+    assert result.budget.status == "skipped" and "revenue" in result.budget.reason
+    _strict_json(result)

@@ -80,6 +80,7 @@ def test_dirty_csv(tmp_path, sample_raw, sample_canonical, settings):
     _assert_same(frame, sample_canonical)
     r, f = result.report, result.report.files[0]
     assert (f.delimiter, f.bom, f.decimal_mark, f.date_order) == ("semicolon", True, ",", "dmy")
+    assert (f.currency, f.currency_source) == ("EUR", "symbol in the spend cells")
     assert r.duplicates_removed == len(DUPLICATE_ROWS)
     assert r.rows_quarantined == len(IMPOSSIBLE)
     assert r.rows_read == r.rows_accepted + r.rows_quarantined + r.duplicates_removed

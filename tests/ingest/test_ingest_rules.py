@@ -116,3 +116,37 @@ def test_tsv_cp1252_and_mdy_dates(tmp_path):
     assert (f.format, f.delimiter, f.encoding, f.date_order) == ("tsv", "tab", "cp1252", "mdy")
     assert set(frame[S.CAMPAIGN]) == {"Café Launch"} and set(frame[S.CREATIVE_MESSAGE]) == {"Naïve — fun"}
     assert str(frame[S.DATE].min())[:10] == "2025-01-13"
+
+
+def test_typed_fast_path_falls_back_to_text_when_a_late_row_breaks_the_sniffed_type(tmp_path):
+    good = "".join(f"2025-01-{1 + i % 28:02d},A,Adset-1 Broad,Broad,{i % 50}.5,{1000 + i},10,,1,5,\n" for i in range(30_000))
+    text = HEADER + good + "2025-01-02,A,Adset-1 Broad,Broad,abc,1000,10,,1,5,\n"
+    result, frame = _ingest(tmp_path, text)
+    assert len(frame) == 30_000
+    assert result.quarantine[["source_row", "reason"]].values.tolist() == [[30_002, "unparseable_spend"]]
+
+
+def test_disk_stage_gives_the_same_result(tmp_path, sample_csv_path, sample_canonical):
+    settings = Settings(ingest={"disk_stage_rows": 0})
+    result = ingest_files([sample_csv_path], settings, con=connect())
+    frame = result.table.execute()
+    assert len(frame) == len(sample_canonical)
+    assert frame[S.SPEND].sum() == pytest.approx(sample_canonical[S.SPEND].sum(), rel=1e-12)
+
+
+def test_marketing_api_counts_purchases_once_from_the_preferred_type(tmp_path):
+    import json
+
+    rec = {"campaign_name": "A", "date_start": "2025-01-01", "date_stop": "2025-01-01", "spend": "10.5",
+           "impressions": "1000", "inline_link_clicks": "20",
+           "actions": [{"action_type": "offsite_conversion.fb_pixel_purchase", "value": "3"},
+                       {"action_type": "purchase", "value": "3"}, {"action_type": "link_click", "value": "20"}],
+           "action_values": [{"action_type": "purchase", "value": "90.5"}]}
+    no_purchase = dict(rec, date_start="2025-01-02", actions=[{"action_type": "link_click", "value": "5"}])
+    no_purchase.pop("action_values")
+    p = tmp_path / "api.jsonl"
+    p.write_text(json.dumps(rec) + "\n" + json.dumps(no_purchase) + "\n")
+    result = ingest_files([p], Settings(), con=connect())
+    frame = result.table.execute().sort_values(S.DATE)
+    assert frame[S.PURCHASES].tolist() == [3, 0] and frame[S.REVENUE].tolist() == [90.5, 0.0]
+    assert result.report.files[0].purchase_action_types == {"purchase": 1}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -116,4 +117,6 @@ def test_demo_command_runs_end_to_end_and_prints_the_headline(sample_csv_path: P
     for stage, status in statuses.items():  # a stage that did not run says why
         assert status == "ok" or manifest["skipped"][stage]
     html = (out / "report.html").read_text()
-    assert "cdn.plot.ly" not in html and "<script src=" not in html  # self-contained
+    # self-contained: plotly.js inlined once, nothing loaded from elsewhere
+    assert not re.search(r"<script[^>]*\ssrc=", html) and not re.search(r"<link[^>]*\shref=", html)
+    assert html.count("Plotly.newPlot") >= 2 and html.count("plotly.js v") >= 1

@@ -23,7 +23,7 @@ from fb_analyst import schema as S
 from fb_analyst.creative import recommend as R
 from fb_analyst.creative.embed import Embedder, get_embedder
 from fb_analyst.creative.fatigue import fatigue_report
-from fb_analyst.creative.frames import message_cells, present_context
+from fb_analyst.creative.frames import context_columns, message_cells, present_context
 from fb_analyst.creative.model import CtrModel, evaluate_ctr_model
 from fb_analyst.creative.performance import theme_effects, theme_kpis
 from fb_analyst.creative.result import (
@@ -33,6 +33,7 @@ from fb_analyst.creative.result import (
     CtrModelReport,
     EmbedderInfo,
     FatigueReport,
+    Interval,
     KSelection,
     Suggestion,
     Theme,
@@ -66,11 +67,11 @@ def build_themes(
     dcfg, ccfg = settings.diagnose, settings.creative
     theme_idx = dict(zip(tm.messages, tm.labels.tolist(), strict=True))
     cells = cells.assign(_theme=cells[S.CREATIVE_MESSAGE].map(theme_idx).astype(int))
-    controls = [c for c in present_context_cols(cells)] + ([S.DATE] if ccfg.control_for_date else [])
+    controls = context_columns(cells) + ([S.DATE] if ccfg.control_for_date else [])
     level = 1 - dcfg.alpha
     kpis = theme_kpis(cells, "_theme", tm.k, level)
     # The comparison does not need the campaign split: sum it away (fewer GLM rows, same sums).
-    keys = [S.DATE, S.CREATIVE_MESSAGE, "_theme", *present_context_cols(cells)]
+    keys = [S.DATE, S.CREATIVE_MESSAGE, "_theme", *context_columns(cells)]
     glm_cells = cells.groupby(keys, as_index=False)[[c for c in cells.columns if c.endswith(("_num", "_den"))]].sum()
     notes: list[str] = []
     if tm.k >= 2:
@@ -112,12 +113,6 @@ def build_themes(
         controls=controls, fdr_q=dcfg.fdr_q, min_effect=dcfg.min_effect, themes=themes,
         notes=notes + tm.notes,
     )
-
-
-def present_context_cols(cells: pd.DataFrame) -> list[str]:
-    from fb_analyst.creative.frames import CONTEXT_DIMENSIONS
-
-    return [c for c in CONTEXT_DIMENSIONS if c in cells.columns]
 
 
 def _ctr_cells(cells: pd.DataFrame, context: list[str]) -> pd.DataFrame:
@@ -224,7 +219,7 @@ def build_recommendations(
     all_texts = sorted({t for _, _, cands in plans for _, _, t in cands})
     emb = dict(zip(all_texts, embed(all_texts), strict=True)) if all_texts else {}
     level = 1 - dcfg.alpha
-    context = [k for k in present_context_cols(current)]
+    context = context_columns(current)
     out = []
     used_texts: set[str] = set()
     for c, hyp_ids, cands in plans:
@@ -258,8 +253,6 @@ def build_recommendations(
             hyp_txt = f" Addresses {', '.join(hyp_ids)}." if hyp_ids else ""
             rationale = (f"Opens with '{h.text}' from theme {t.id} ({t.label}), {why.get(h.theme, '')}; "
                          f"closes with the campaign's own wording '{cl}'.{hyp_txt}")
-            from fb_analyst.creative.result import Interval
-
             suggestions.append(Suggestion(
                 text=text, theme=t.id, theme_label=t.label, rationale=rationale, hypothesis_ids=list(hyp_ids),
                 predicted_ctr=pred or Interval(value=None, undefined_reason="no CTR model"), ab_test=ab,

@@ -66,9 +66,10 @@ class SentenceTransformerEmbedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            # No model hub is reachable on most user machines: never try the network.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            # No model hub is reachable on most user machines: never try the network. A hub model
+            # name therefore loads only from the local Hugging Face cache (or give a local path).
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["TRANSFORMERS_OFFLINE"] = "1"
             from sentence_transformers import SentenceTransformer
 
             source = self.model_name

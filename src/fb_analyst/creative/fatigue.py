@@ -40,18 +40,15 @@ def fatigue_report(
     """Fatigue findings per message and per theme (see module docstring)."""
     reasons: list[str] = []
     given = getattr(diagnosis, "fatigue", None) if diagnosis is not None else None
+    by_message: list[Any] | str
     if given is not None:
-        by_message: list[Any] | str = [f for f in given if getattr(f, "by", None) == S.CREATIVE_MESSAGE]
-        if not by_message and not given:
-            by_message = []
+        by_message = [f for f in given if getattr(f, "by", None) == S.CREATIVE_MESSAGE]
     else:
         by_message = detect_fatigue_adapter(table, S.CREATIVE_MESSAGE, settings, as_of)
     if isinstance(by_message, str):
         reasons.append(by_message)
         by_message = []
-    mapping = ibis.memtable(
-        {"_message": list(theme_of), "_theme": [theme_of[m] for m in theme_of]}
-    )
+    mapping = ibis.memtable({"_message": list(theme_of), "_theme": list(theme_of.values())})
     themed = table.join(mapping, table[S.CREATIVE_MESSAGE] == mapping["_message"], how="left")
     themed = themed.mutate(**{S.CREATIVE_MESSAGE: themed["_theme"]}).drop("_message", "_theme")
     by_theme = detect_fatigue_adapter(themed, S.CREATIVE_MESSAGE, settings, as_of)

@@ -24,6 +24,11 @@ def present_context(table: ibis.Table) -> list[str]:
     return [c for c in CONTEXT_DIMENSIONS if c in cols]
 
 
+def context_columns(frame: pd.DataFrame) -> list[str]:
+    """Context dimensions present in an aggregated frame, in canonical order."""
+    return [c for c in CONTEXT_DIMENSIONS if c in frame.columns]
+
+
 def _kpi_sums(table: ibis.Table) -> dict[str, ibis.Expr]:
     cols = set(table.columns)
     metrics: dict[str, ibis.Expr] = {}

@@ -30,6 +30,7 @@ class EmbedderInfo(_Frozen):
 
 class KScore(_Frozen):
     k: int
+    partition: str = Field("k-means", description="Which partition the scores belong to.")
     silhouette: float | None = Field(description="Mean cosine silhouette of the k-means partition.")
     stability: float | None = Field(
         description="Mean adjusted Rand index between the full partition and partitions of random "

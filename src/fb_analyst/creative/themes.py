@@ -1,16 +1,22 @@
-"""Theme clustering of distinct messages: deterministic k-means on embeddings, k chosen from the data.
+"""Theme clustering of distinct messages: deterministic, every message assigned, k from the data.
 
-Input: distinct message texts and their L2-normalised embeddings. Output: a :class:`ThemeModel`
-with one theme per message (every message is assigned; there is no outlier bin), the scores that
-chose k, c-TF-IDF keywords and a representative message per theme.
+Input: distinct message texts and the embedder. Output: a :class:`ThemeModel` with one theme per
+message (no outlier bin), the record of how k was chosen (with scores), c-TF-IDF keywords, a label
+and a representative message per theme.
 
-Choosing k: for every k in ``[min_themes, max_themes]`` (capped by the number of messages) we run
-k-means (fixed seed, several restarts) and score the partition by its mean cosine silhouette and
-by its stability: the mean adjusted Rand index between the full partition and k-means partitions
-of random 80% subsamples. The chosen k has the highest silhouette among the k whose stability is
-at least ``stability_min``; if none is that stable, the most stable k wins. Silhouette alone
-favours splitting templates by a swapped product word; stability rejects partitions that only
-exist for one seed.
+Unit: messages are reduced to slot-masked templates first (``space``), so "20% off men's briefs"
+and "20% off women's bras" are one template; every message takes its template's theme.
+
+Default partition -- angle-seeded k-means (:func:`seeded_partition`): k-means started at the
+known copy angles (``space.AD_ANGLES``) that are the nearest angle of at least one template, so k
+is the number of angles the copy actually uses; Lloyd iterations then move centres and members to
+fit the data. Its silhouette and subsample stability are reported next to the plain k-means scores.
+
+Plain k-means (``creative.guide_with_angles = False``, or too few templates): for every k in
+``[min_themes, max_themes]`` k-means (fixed seed, 10 restarts) is scored by mean cosine silhouette
+and by stability -- the mean adjusted Rand index between the full partition and k-means partitions
+of random 80% subsamples. The chosen k has the highest silhouette among the k whose stability is at
+least ``stability_min``; if none is that stable, the most stable k wins.
 
 Labels: class-based TF-IDF (BERTopic's c-TF-IDF): all messages of a theme form one document;
 ``w(t, c) = tf(t, c) / |c| * log(1 + A / f(t))`` where ``A`` is the mean words per theme and
@@ -26,9 +32,9 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, silhouette_score
+from threadpoolctl import threadpool_limits
 
 from fb_analyst.creative.result import Keyword, KScore, KSelection
 from fb_analyst.creative.space import AD_ANGLES, angle_prototypes, find_slot_words, mask_slots
@@ -186,11 +192,11 @@ def theme_label(keywords: list[Keyword], n: int = 3) -> str:
 
 
 def representative(x: np.ndarray, messages: list[str]) -> str:
-    """The member closest (cosine) to the theme centroid; ties broken alphabetically."""
+    """The member closest (cosine) to the theme centroid; ties: shorter, then alphabetical."""
     centroid = x.mean(axis=0)
     norm = np.linalg.norm(centroid)
     sims = x @ (centroid / norm if norm > 0 else centroid)
-    best = max(range(len(messages)), key=lambda i: (round(float(sims[i]), 6), -len(messages[i]), [-ord(c) for c in messages[i]]))
+    best = min(range(len(messages)), key=lambda i: (-round(float(sims[i]), 6), len(messages[i]), messages[i]))
     return messages[best]
 
 
@@ -253,7 +259,7 @@ def seeded_partition(
     selection = KSelection(
         method="angle-seeded k-means on L2-normalised embeddings of slot-masked templates",
         chosen_k=k, rule=rule,
-        scores=[KScore(k=k, silhouette=round(sil, 4) if np.isfinite(sil) else None,
+        scores=[KScore(k=k, partition="angle-seeded k-means", silhouette=round(sil, 4) if np.isfinite(sil) else None,
                        stability=round(stability, 4) if np.isfinite(stability) else None)],
     )
     return labels, angle_of, selection
@@ -282,6 +288,12 @@ def cluster_messages(messages: list[str], embedder: Any, settings: Any) -> Theme
     if cfg.guide_with_angles and len(templates) >= max(3, cfg.min_themes):
         raw, angle_of, selection = seeded_partition(
             x, angle_prototypes(embedder), list(AD_ANGLES), cfg.min_angle_similarity, settings)
+        # For the record: how plain k-means would score each k on the same templates.
+        _, plain = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
+        selection = selection.model_copy(update={
+            "scores": selection.scores + [s.model_copy(update={"partition": "plain k-means"}) for s in plain.scores],
+            "rule": selection.rule + f"; for comparison, plain k-means would choose k={plain.chosen_k} ({plain.rule})",
+        })
     else:
         raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
     t_labels = _canonical_labels(raw, templates) if len(raw) else raw

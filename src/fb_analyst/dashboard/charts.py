@@ -99,7 +99,8 @@ def theme_map_figure(points: pd.DataFrame) -> go.Figure:
             marker=dict(size=9, opacity=0.75, line=dict(width=0.5, color="white")),
             text=[chart_label(m) for m in grp["message"]], hovertemplate="%{text}<extra>" + str(theme) + "</extra>",
         ))
-    fig.update_layout(title="Theme map (messages, 2-D PCA of their embeddings)", height=460,
+    fig.update_layout(title="Theme map (messages, 2-D PCA of their embeddings)", height=520,
+                      legend=dict(orientation="h", yanchor="top", y=-0.08, xanchor="left", x=0),
                       xaxis=dict(showticklabels=False, title="component 1"),
                       yaxis=dict(showticklabels=False, title="component 2"), **_LAYOUT)
     return fig
@@ -136,7 +137,8 @@ def fatigue_figure(curves: pd.DataFrame, by: str) -> go.Figure:
         fig.add_trace(go.Scatter(x=grp["age_days"], y=grp["ctr"], mode="lines",
                                  name=chart_label(str(key)[:60])))
     fig.update_layout(title="Fatigue curves: daily CTR by age", xaxis_title="days since first seen",
-                      yaxis=dict(tickformat=".2%", title="CTR"), height=400, **_LAYOUT)
+                      yaxis=dict(tickformat=".2%", title="CTR"), height=480,
+                      legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0), **_LAYOUT)
     return fig
 
 

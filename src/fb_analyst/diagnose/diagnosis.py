@@ -22,7 +22,14 @@ import numpy as np
 from fb_analyst import schema as S
 from fb_analyst.diagnose import claims as CL
 from fb_analyst.diagnose.decompose import decompose_change, volume_effect
-from fb_analyst.diagnose.evaluate import DRIVERS, MAX_STRATA, CubeIndex, evaluate, run_candidate_tests
+from fb_analyst.diagnose.evaluate import (
+    DRIVERS,
+    MAX_STRATA,
+    CubeIndex,
+    evaluate,
+    run_candidate_tests,
+    bh_weights,
+)
 from fb_analyst.diagnose.frames import build_cube, den_col, num_col
 from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, rate_hypothesis, seg_label
 from fb_analyst.diagnose.mix import mix_vs_rate
@@ -124,14 +131,21 @@ def diagnose(
 
     # Benjamini-Hochberg over every test of the run.
     p_all = [c.p_value for c in cands] + [c.p_value for c in mix_claims + out_claims]
-    q_all = bh_qvalues(p_all)
+    n_claims = len(mix_claims) + len(out_claims)
+    weights = bh_weights(cands, n_claims) + [1.0] * n_claims
+    q_all = bh_qvalues(p_all, weights)
     for c, q in zip(cands, q_all):
         c.q_value = q
     for c, q in zip(mix_claims + out_claims, q_all[len(cands):]):
         c.q_value = q
-    passed = [p for p, q in zip(p_all, q_all) if p is not None and q is not None and q <= cfg.fdr_q]
-    p_cut = max(passed) if passed else -1.0
-    evaluate(idx, cands, p_cut, cfg)
+    # Weighted BH rejects p_i <= w_i * T (weights normalised to mean 1); the evaluator re-tests
+    # candidates against that same per-test cut-off.
+    wbar = float(np.mean([w for w, p in zip(weights, p_all) if p is not None])) if any(
+        p is not None for p in p_all) else 1.0
+    scaled = [(p / (w / wbar)) for p, w, q in zip(p_all, weights, q_all) if p is not None and q is not None
+              and q <= cfg.fdr_q]
+    threshold = max(scaled) if scaled else -1.0
+    evaluate(idx, cands, [threshold * w / wbar for w in weights[: len(cands)]], cfg)
 
     tests = [t for c in cands if (t := (c.contrast if c.segment else c.test)) is not None
              and t.se_normal is not None and t.log_ratio is not None]
@@ -162,55 +176,50 @@ def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
 
 
 def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map, out_days) -> list[Hypothesis]:
-    """Rank rate candidates and claims, pick what to show, assign ids, build the records."""
-    from fb_analyst.diagnose.hypotheses import decide, revenue_at_stake
+    """Build the records (temporary ids), rank them, keep ``max_hypotheses`` (never dropping a
+    supported one), then number them H1, H2, ... in rank order and rewrite the references."""
+    from fb_analyst.diagnose.hypotheses import decide
 
-    items = []  # (status rank, -|impact|, kind, index)
-    rev_col = "sum__revenue" if "sum__revenue" in idx.values else None
+    keep = set()
     for i, c in enumerate(cands):
-        expl = "x" if c.explained_by is not None else None
-        st = decide(c, cfg, expl)[0]
-        rev = idx.window_sum(c.mask, rev_col, True) if rev_col else None
-        imp = revenue_at_stake(rev, c.metric, c.test.log_ratio) or 0.0
-        interesting = st == "supported" or c.explained_by is not None or not c.segment or (
-            c.p_value is not None and c.p_value < 0.2)
-        if interesting:
-            items.append((_STATUS_RANK[st], -abs(imp), "rate", i))
+        st = decide(c, cfg, "x" if c.explained_by is not None else None)[0]
+        if st == "supported" or c.chosen or c.explained_by is not None or not c.segment or (
+                c.p_value is not None and c.p_value < 0.2):
+            keep.add(i)
+            if c.explained_by is not None:
+                keep.add(c.explained_by)
+    temp = {i: f"T{i}" for i in keep}
+    records: list[Hypothesis] = [
+        rate_hypothesis(idx, cands[i], cands, cfg, prior, out_days, currency, fat_map, temp, i) for i in sorted(keep)
+    ]
     for j, c in enumerate(mix_claims + out_claims):
-        st, _ = _claim_status(c, cfg)
-        items.append((_STATUS_RANK[st], -abs(c.revenue_at_stake or 0.0), "claim", j))
-    items.sort()
-    n_sup = sum(1 for it in items if it[0] == 0)
-    items = items[: max(cfg.max_hypotheses, n_sup)]
-    ids: dict[int, str] = {}
-    for n, (_, _, kind, i) in enumerate(items, start=1):
-        if kind == "rate":
-            ids[i] = f"H{n}"
-    # explaining candidates that did not make the list still need a name in reasons
-    claim_ids = {i: f"H{n}" for n, (_, _, kind, i) in enumerate(items, start=1) if kind == "claim"}
-    out: list[Hypothesis] = []
-    all_claims = mix_claims + out_claims
-    for n, (_, _, kind, i) in enumerate(items, start=1):
-        if kind == "rate":
-            out.append(rate_hypothesis(idx, cands[i], cands, cfg, prior, out_days, currency, fat_map, ids, i))
-            continue
-        c = all_claims[i]
         st, reason = _claim_status(c, cfg)
         sign = 1 if c.direction == "up" else -1
         conf = confidence(c.log_ratio, c.se, prior, cfg.min_effect, sign) if c.log_ratio is not None and c.se else 0.0
-        if c.kind == "measurement":
-            actions = [a.format(**c.actions_fmt) for a in OUTAGE_ACTIONS]
-        else:
-            actions = [a.format(**c.actions_fmt) for a in MIX_ACTIONS]
-        out.append(Hypothesis(
-            id=claim_ids[i], kind=c.kind, title=c.title, metric=c.metric, direction=c.direction,
+        if st == "supported" and conf < cfg.min_confidence:
+            st, reason = "inconclusive", f"{reason}; but only {conf:.0%} probable beyond {cfg.min_effect:.0%}"
+        actions = OUTAGE_ACTIONS if c.kind == "measurement" else MIX_ACTIONS
+        records.append(Hypothesis(
+            id=f"C{j}", kind=c.kind, title=c.title, metric=c.metric, direction=c.direction,
             segment=c.segment, baseline=c.baseline, current=c.current,
             delta_pct=None if c.log_ratio is None else math.expm1(c.log_ratio),
             rate_change_pct=None if c.log_ratio is None else math.expm1(c.log_ratio), ci=c.ci,
             p_value=c.p_value, q_value=c.q_value, confidence=conf,
             impact=Impact(currency=currency, revenue_at_stake=c.revenue_at_stake, spend_share=c.spend_share),
-            status=st, reason=reason, evidence=c.evidence, actions=actions,
+            status=st, reason=reason, evidence=c.evidence, actions=[a.format(**c.actions_fmt) for a in actions],
         ))
+    records.sort(key=lambda h: (_STATUS_RANK[h.status], -abs(h.impact.revenue_at_stake or 0.0), h.id))
+    n_sup = sum(1 for h in records if h.status == "supported")
+    records = records[: max(cfg.max_hypotheses, n_sup)]
+    final = {h.id: f"H{n}" for n, h in enumerate(records, start=1)}
+    out = []
+    for h in records:
+        upd = {"id": final[h.id]}
+        if h.explained_by is not None:
+            ref = final.get(h.explained_by)
+            upd["explained_by"] = ref
+            upd["reason"] = h.reason.replace(f"explained by {h.explained_by} ", f"explained by {ref or 'a hypothesis'} ")
+        out.append(h.model_copy(update=upd))
     return out
 
 

@@ -328,6 +328,39 @@ def _penalise(t: ContrastTest, searched: int) -> ContrastTest:
     return replace(t, p_value=min(1.0, t.p_value * searched))
 
 
+#: Share of the FDR error budget given to the whole-account test of each driver KPI (the rest is
+#: shared equally by the dimensions, then by their values; see ``test_weights``).
+ACCOUNT_WEIGHT_SHARE = 0.25
+
+
+def bh_weights(cands: list[Candidate], n_other: int) -> list[float]:
+    """Weights of the weighted BH (``stats.bh_qvalues``), fixed before looking at any p-value.
+
+    The whole-account test of each driver is the primary question ("why did ROAS change") and gets
+    ``ACCOUNT_WEIGHT_SHARE`` of the budget; the rest is split equally between the (KPI, dimension)
+    groups and, within a group, equally between its values -- every dimension is a priori as
+    likely to hold the cause, so a dimension with 5 values is not drowned by one with 100 ads.
+    Localised elements (already Bonferroni-corrected for their search) and the ``n_other`` mix and
+    outage claims get weight 1. Weights average 1 over all tests.
+    """
+    m = len(cands) + n_other
+    unit = [i for i, c in enumerate(cands) if c.extra.get("searched", 1) > 1]
+    rest = m - n_other - len(unit)
+    acc = [i for i, c in enumerate(cands) if not c.segment]
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(cands):
+        if c.segment and i not in set(unit):
+            groups.setdefault((c.metric, next(iter(c.segment))), []).append(i)
+    w = [1.0] * len(cands)
+    acc_share = ACCOUNT_WEIGHT_SHARE if groups else 1.0
+    for i in acc:
+        w[i] = acc_share * rest / len(acc)
+    for members in groups.values():
+        for i in members:
+            w[i] = (1 - acc_share) * rest / len(groups) / len(members)
+    return w
+
+
 def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings) -> bool:
     mask = idx.cube.mask(seg)
     shares = []
@@ -360,11 +393,11 @@ def _gain(t: RateTest) -> float:
     return (t.cur_num - t.expected_num) ** 2 / t.expected_num if t.expected_num > 0 else 0.0
 
 
-def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: DiagnoseSettings) -> None:
+def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings: DiagnoseSettings) -> None:
     """Greedy explanation per KPI (module doc, step 4); sets chosen/explained_by/residual in place."""
     for kpi in sorted({c.metric for c in cands}):
         pool = [i for i, c in enumerate(cands)
-                if c.metric == kpi and _significant(c.test, c.contrast, bool(c.segment), p_cut, settings,
+                if c.metric == kpi and _significant(c.test, c.contrast, bool(c.segment), cuts[i], settings,
                                                     c.extra.get("trend"))]
         for i in pool:
             cands[i].gain = _gain(cands[i].test)
@@ -396,7 +429,7 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], p_cut: float, settings: Dia
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left
                 trend = cands[i].extra.get("trend") if not overlap else None
-                if _significant(t, ct, bool(cands[i].segment), p_cut, settings, trend):
+                if _significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend):
                     still.append(i)
                 else:
                     cands[i].explained_by, cands[i].residual, cands[i].residual_contrast = best, t, ct

@@ -6,7 +6,9 @@ fatigue findings, the q-value of every test and the fitted empirical-Bayes prior
 ``|impact.revenue_at_stake|``, ids ``H1, H2, ...`` in that order.
 
 **Status rule** (``status_of``): *supported* when the day-level test is significant after BH
-(``q <= fdr_q``), ``|delta| >= min_effect`` and nothing else explains it; *rejected* when another
+(``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it and the confidence (the
+posterior probability of an effect beyond ``min_effect`` in that direction) is at least
+``min_confidence`` -- significance says "not zero", the confidence says "big enough"; *rejected* when another
 supported hypothesis explains it (what is left after removing that segment is not significant) or
 the interval shows the change is smaller than the minimum effect; *inconclusive* otherwise.
 
@@ -172,6 +174,9 @@ def rate_hypothesis(
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
     sign = 1 if direction == "up" else -1
     conf = confidence(est, se, prior, settings.min_effect, sign) if est is not None and se else 0.0
+    if status == "supported" and conf < settings.min_confidence:
+        status, reason = "inconclusive", (f"significant after FDR (q={c.q_value:.3g}) but only {conf:.0%} "
+                                          f"probable that the effect exceeds {settings.min_effect:.0%}")
     evidence = rate_evidence(idx, c, excluded)
     base, cur = evidence[0].value, evidence[1].value
     rev = idx.window_sum(c.mask, SUM + "revenue", True) if SUM + "revenue" in idx.values else None

@@ -252,12 +252,22 @@ def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
     return ContrastTest(t.log_ratio, se, t.df, t.dispersion, p, (t.log_ratio - half, t.log_ratio + half))
 
 
-def bh_qvalues(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini-Hochberg adjusted p-values (q-values) over the defined p-values; None stays None."""
+def bh_qvalues(p_values: list[float | None], weights: list[float] | None = None) -> list[float | None]:
+    """Benjamini-Hochberg adjusted p-values (q-values) over the defined p-values; None stays None.
+
+    With ``weights`` (positive, rescaled here to average 1 over the defined p-values) this is the
+    weighted BH procedure of Genovese, Roeder & Wasserman (2006): BH on ``p_i / w_i``, which still
+    controls the FDR; a test with weight 2 gets twice the share of the error budget.
+    """
     idx = [i for i, p in enumerate(p_values) if p is not None]
     out: list[float | None] = [None] * len(p_values)
     if idx:
-        q = stats.false_discovery_control(np.array([p_values[i] for i in idx], dtype=float), method="bh")
+        p = np.array([p_values[i] for i in idx], dtype=float)
+        if weights is not None:
+            w = np.array([weights[i] for i in idx], dtype=float)
+            w = w / w.mean()
+            p = np.minimum(p / w, 1.0)
+        q = stats.false_discovery_control(p, method="bh")
         for i, v in zip(idx, q):
             out[i] = float(v)
     return out

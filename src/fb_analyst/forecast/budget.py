@@ -124,6 +124,9 @@ def allocate_budget(
         raise InputError(f"budget_total must be > 0 (got {total:g}); pass a positive daily budget")
 
     names = list(current.index)
+    if all(_campaign_days(daily, c)[0].size == 0 for c in names):
+        return BudgetPlan(status="skipped", reason="no days with both spend and revenue known: no response "
+                          "curve can be fitted", total=round(total, 2), current_total=round(cur_total, 2), **common)
     cur = current.to_numpy(float)
     lo, hi = cur * (1 - bound), cur * (1 + bound)
     fits: dict[str, HillFit] = {}
@@ -168,17 +171,21 @@ def allocate_budget(
     B = settings.bootstrap_samples
     rev_cur_b, rev_new_b = np.zeros(B), np.zeros(B)
     rev_cur_p = rev_new_p = 0.0
-    rows = []
+    rows, with_rev = [], np.zeros(len(names), bool)
     for i, c in enumerate(names):
         f = fits.get(c)
-        if c in reasons or f is None:
-            s, r = _campaign_days(daily, c)
+        s, r = _campaign_days(daily, c)
+        with_rev[i] = s.size > 0
+        mc = mn = None
+        if not with_rev[i]:
+            pc = pn = 0.0
+            bc = bn = np.zeros(B)
+        elif c in reasons or f is None:
             rng = np.random.default_rng(seed + 1000 + i)
             idx = rng.integers(0, max(s.size, 1), size=(B, max(s.size, 1)))
             roas = float(r.sum() / s.sum()) if s.size and s.sum() > 0 else 0.0
             roas_b = (r[idx].sum(1) / np.maximum(s[idx].sum(1), 1e-12)) if s.size else np.zeros(B)
             pc, pn, bc, bn = roas * cur[i], roas * x[i], roas_b * cur[i], roas_b * x[i]
-            mc = mn = None
         else:
             pc, pn, bc, bn = f.revenue(cur[i]), f.revenue(x[i]), f.boot_revenue(cur[i]), f.boot_revenue(x[i])
             mc, mn = estimate(f.slope(cur[i]), f.boot_slope(cur[i])), estimate(f.slope(x[i]), f.boot_slope(x[i]))
@@ -194,17 +201,21 @@ def allocate_budget(
             campaign=c, current_spend=round(cur[i], 2), proposed_spend=float(x[i]),
             change_pct=round(x[i] / cur[i] - 1, 4), lower_bound=round(lo[i], 2), upper_bound=round(hi[i], 2),
             marginal_roas_current=mc, marginal_roas_proposed=mn,
-            expected_revenue_current=estimate(pc, bc), expected_revenue_proposed=estimate(pn, bn),
+            expected_revenue_current=estimate(pc, bc) if with_rev[i] else None,
+            expected_revenue_proposed=estimate(pn, bn) if with_rev[i] else None,
             curve=curve, status="kept" if c in reasons else "optimised", reason=reasons.get(c),
         ))
     uplift = estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b)
+    verdict = _plan_verdict(uplift, total, cur_total, kept=len(kept), n=len(names))
+    if not with_rev.all():
+        verdict += f"; {int((~with_rev).sum())} campaigns without revenue data are left out of revenue and ROAS"
     return BudgetPlan(
         status="ok", total=float(x.sum()), current_total=round(cur_total, 2), campaigns=rows,
         expected_revenue_current=estimate(rev_cur_p, rev_cur_b),
         expected_revenue_proposed=estimate(rev_new_p, rev_new_b),
-        expected_uplift=uplift, verdict=_plan_verdict(uplift, total, cur_total, kept=len(kept), n=len(names)),
-        expected_roas_current=estimate(rev_cur_p / cur.sum(), rev_cur_b / cur.sum()),
-        expected_roas_proposed=estimate(rev_new_p / x.sum(), rev_new_b / x.sum()),
+        expected_uplift=uplift, verdict=verdict,
+        expected_roas_current=estimate(rev_cur_p / cur[with_rev].sum(), rev_cur_b / cur[with_rev].sum()),
+        expected_roas_proposed=estimate(rev_new_p / x[with_rev].sum(), rev_new_b / x[with_rev].sum()),
         **common,
     )
 

@@ -132,7 +132,8 @@ class ProphetEngine:
 
         from prophet import Prophet
 
-        logging.getLogger("cmdstanpy").setLevel(logging.WARNING)
+        for name in ("cmdstanpy", "prophet"):  # per-fit INFO chatter
+            logging.getLogger(name).setLevel(logging.WARNING)
         np.random.seed(self.seed)  # Prophet samples with numpy's global generator.
         m = Prophet(uncertainty_samples=self.samples)
         m.fit(hist[["ds", "y"]])

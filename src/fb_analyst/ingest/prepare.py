@@ -2,9 +2,11 @@
 
 Maps headers, decides the decimal mark and date order from a sample of the file, parses every
 cell, applies Ads Manager blank-is-zero, recovers missing measures, and computes per row the
-hard-violation reasons, soft-anomaly flags and a duplicate hash. All of it is row-local, so the
-whole thing is one streaming pass of the engine over the file. Text columns pass through raw:
-their repair happens later on distinct values (see ``stage``).
+hard-rule inputs (blank/unparseable flags, ``_suspect``), soft-anomaly flags, and the raw cells of
+suspect rows (for quarantine.csv). All of it is row-local, so the whole thing is one streaming
+pass of the engine over the file. Text columns pass through raw: their repair happens later on
+distinct values (see ``stage``). Delimited files with a decimal point take a fast path where
+DuckDB's CSV reader parses plain numbers and ISO dates natively.
 
 The work is split into layers, each a temporary engine view: Ibis inlines a column expression
 into every place that uses it, which would repeat the parsing once per reference.
@@ -59,12 +61,15 @@ class PreparedFile:
 
 
 def _decide(t: ibis.Table, raw: dict[str, Any], numeric: list[str], src: RawSource,
-            settings: Settings) -> tuple[Decision | None, Decision]:
-    """Decimal mark and date order from the first rows (all distinct dates if ambiguous)."""
+            settings: Settings) -> tuple[Decision | None, Decision, str | None]:
+    """Decimal mark, date order (from the first rows; all distinct dates if ambiguous) and a
+    currency written in the spend cells."""
     texts = [r for r in [*numeric, S.DATE] if raw[r].type().is_string()]
     sample = (t.select(*[raw[r].name(r) for r in texts]).limit(settings.ingest.decision_sample_rows).execute()
               if texts else None)
     decimal = None
+    symbols = _currency_marks(sample[S.SPEND].dropna().unique()[:_DISTINCT_CAP]) \
+        if sample is not None and S.SPEND in sample.columns else None
     if sample is not None and any(r in sample.columns for r in numeric):
         values = [v for r in numeric if r in sample.columns for v in sample[r].dropna().unique()[:_DISTINCT_CAP]]
         decimal = decide_decimal([str(v) for v in values], src.delimiter)
@@ -75,7 +80,24 @@ def _decide(t: ibis.Table, raw: dict[str, Any], numeric: list[str], src: RawSour
             # The sample may be the first days of a month: decide on every distinct date.
             every = t.select(d=raw[S.DATE]).distinct().execute()["d"].dropna()
             order = decide_date_order([str(v) for v in every], settings.ingest.date_order)
-    return decimal, order
+    return decimal, order, symbols
+
+
+_SYMBOLS = {"€": "EUR", "£": "GBP", "₹": "INR", "¥": "JPY", "₩": "KRW", "₽": "RUB", "₺": "TRY", "₫": "VND", "₱": "PHP"}
+
+
+def _currency_marks(values: Any) -> str | None:
+    """A currency written in every non-empty spend cell of the sample ('€ 12,50', 'INR 1,000')."""
+    found = set()
+    for v in values:
+        text = str(v).strip()
+        code = next((c for sym, c in _SYMBOLS.items() if sym in text), None)
+        if code is None and len(text) > 3 and text[:3].isalpha() and text[:3].isupper():
+            code = text[:3]
+        if code is None:
+            return None
+        found.add(code)
+    return found.pop() if len(found) == 1 else None
 
 
 def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view: str,
@@ -92,7 +114,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         raise EmptyInputError(f"{src.label}: has a header but no data rows; export the report again with at least one row")
     raw = {role: t[h] for role, h in cmap.sources.items()}
     numeric = [r for r in (*S.MEASURES, M.CTR, M.ROAS, M.CPC, M.CPM, M.CPA) if r in raw]
-    decimal, date_order = _decide(t, raw, numeric, src, settings)
+    decimal, date_order, spend_currency = _decide(t, raw, numeric, src, settings)
     if typed and src.read_path is not None and (decimal is None or decimal.value == "."):
         src = retype_delimited(src, con, view, {cmap.sources[r] for r in numeric},
                                {cmap.sources[r] for r in (S.DATE, M.DATE_END) if r in cmap.sources})
@@ -161,8 +183,9 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         currency_expr = p2[cmap.sources[S.CURRENCY]].cast("string").strip().upper()
         currency, currency_source = "per row", f"column {cmap.sources[S.CURRENCY]!r}"
     else:
-        currency = cmap.currency or settings.ingest.default_currency
-        currency_source = cmap.currency_source or "ingest.default_currency (the input does not say)"
+        currency = cmap.currency or spend_currency or settings.ingest.default_currency
+        currency_source = cmap.currency_source or (
+            "symbol in the spend cells" if spend_currency else "ingest.default_currency (the input does not say)")
         currency_expr = ibis.literal(currency)
 
     out: dict[str, Any] = {

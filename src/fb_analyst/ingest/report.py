@@ -154,12 +154,20 @@ def render_ingest_summary(result: IngestResult) -> Any:
     if r.date_range:
         head.append(f"dates {r.date_range[0]} .. {r.date_range[1]} · currency {r.currency}\n")
     parts.append(head)
-    files = Table(title="Inputs", show_lines=False)
-    for col in ("file", "format", "kind", "delimiter", "encoding", "decimal", "date order", "rows"):
-        files.add_column(col)
+    files = Table(title="Inputs")
+    for col in ("file", "format", "read as", "rows"):
+        files.add_column(col, overflow="fold")
     for f in r.files:
-        files.add_row(Path(f.path).name, f.format, f.source_kind, f.delimiter or "-", f.encoding or "-",
-                      f.decimal_mark or "-", f"{f.date_order} ({f.date_order_evidence})", f"{f.rows_read:,}")
+        how = [f.source_kind]
+        if f.delimiter:
+            how.append(f"{f.delimiter}-separated, {f.encoding}{' + BOM' if f.bom else ''}")
+        if f.decimal_mark:
+            how.append(f"decimal '{f.decimal_mark}'")
+        how.append(f"dates {f.date_order} ({f.date_order_evidence})")
+        how.append(f"currency {f.currency}")
+        if f.purchase_action_types:
+            how.append("purchases from " + ", ".join(f"{k} ({v:,})" for k, v in f.purchase_action_types.items()))
+        files.add_row(Path(f.path).name, f.format, "; ".join(how), f"{f.rows_read:,}")
     parts.append(files)
     for level, res in r.name_resolution.items():
         t = Table(title=f"{res.canonical_names} {level}s resolved from {res.raw_names} raw spellings")

@@ -1,9 +1,10 @@
 """``ingest_files``: the ingest stage, end to end, on one Ibis (DuckDB) connection.
 
 1. readers expose each file as a lazy view; ``prepare`` builds its cleaning expression;
-2. the union of all files is written once into a private, disk-backed DuckDB database attached
-   to the connection (compressed and buffer-managed, so 10M rows stay well under 2 GB of RAM);
-   this is the only full pass over the inputs;
+2. the union of all files is written once into a private DuckDB database attached to the
+   connection: in memory for ordinary inputs, a temporary file for large ones (compressed and
+   buffer-managed, so 10M rows stay under 2 GB of RAM; ``ingest.disk_stage_rows``); this is the
+   only full pass over the inputs;
 3. exact duplicates are found by hash, verified on the values, counted and deleted; quarantined
    rows are extracted with their raw cells and deleted;
 4. distinct texts (not rows) go through Python: ftfy repair and entity resolution (rapidfuzz);
@@ -46,6 +47,9 @@ TABLE = "canonical"
 def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) -> R.IngestResult:
     """Read, map, parse, clean, resolve names, validate and quarantine ``inputs`` (paths or globs)."""
     con = con or default_connection()
+    if getattr(con, "name", None) != "duckdb":
+        # Files are read with DuckDB's readers; hand the result to another engine via Parquet.
+        raise StageError("ingest", f"ingest needs an Ibis DuckDB connection, got {getattr(con, 'name', con)!r}")
     uid = uuid.uuid4().hex[:10]
     paths = expand_inputs(inputs)
     store = f"fb_ingest_{uid}"
