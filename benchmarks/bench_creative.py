@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -130,10 +132,13 @@ def main() -> None:
     args = ap.parse_args()
     settings = Settings()
     embedder = get_embedder(settings)
-    out = {"machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}",
-           "embedding": time_embedding(args.repeats),
-           "generated": generated(settings, embedder, args.seeds),
-           "sample": sample(settings, embedder, args.repeats)}
+    out: dict = {"machine": f"{platform.machine()} {platform.system()}, Python {platform.python_version()}, "
+                            f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start"}
+    for key, fn in (("embedding", lambda: time_embedding(args.repeats)),
+                    ("generated", lambda: generated(settings, embedder, args.seeds)),
+                    ("sample", lambda: sample(settings, embedder, args.repeats))):
+        out[key] = fn()
+        print(f"{key}: {json.dumps(out[key], default=str)}", file=sys.stderr, flush=True)
     out["generated_mean_ari"] = round(float(np.mean([r["ari"] for r in out["generated"]])), 4)
     text = json.dumps(out, indent=2, default=str)
     print(text)

@@ -19,14 +19,20 @@ import sys
 import time
 
 from fb_analyst.diagnose import diagnose
-from fb_analyst.diagnose.scoring import score
+from fb_analyst.diagnose.scoring import is_backed, score
 from fb_analyst.engine import connect, table_from_pandas
 from fb_analyst.sample import SCENARIOS, generate_sample
 from fb_analyst.settings import Settings
 from fb_analyst.windows import resolve_windows
 
 
-def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = False) -> list[dict]:
+#: Confidence bins of the reliability table.
+BINS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001)
+
+
+def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = False,
+        pairs: list | None = None) -> list[dict]:
+    """Hit/false-positive rows per scenario; (confidence, backed) of every hypothesis into ``pairs``."""
     con = connect("duckdb")
     settings = Settings()
     rows = []
@@ -41,6 +47,8 @@ def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = F
             times.append(time.perf_counter() - t0)
             s = score(d, data.truth)
             scores.append(s)
+            if pairs is not None:
+                pairs.extend((h.confidence, is_backed(h, data.truth)) for h in d.hypotheses)
             if verbose:
                 print(f"  {sc} seed={seed} hit={s.hit} supported={s.supported} false={s.false_supported} top={s.top}",
                       file=sys.stderr)
@@ -61,7 +69,8 @@ def main() -> None:
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
     a = ap.parse_args()
-    rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose)
+    pairs: list = []
+    rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose, pairs)
     if a.markdown:
         print("| scenario | runs | hit rate | runs with a false supported hypothesis | false share of supported "
               "| supported per run | median s/run |")
@@ -78,6 +87,18 @@ def main() -> None:
     fp = sum(r["fp_run_rate"] * r["runs"] for r in rows) / n
     print(f"{'overall' if not a.markdown else '| **overall** |'} {n} runs: hit rate {hit:.0%}, "
           f"runs with a false supported hypothesis {fp:.0%}")
+    print("\nConfidence reliability (every hypothesis written; backed = a planted fact supports it):")
+    print("| confidence bin | hypotheses | mean confidence | share backed |\n|---|---|---|---|")
+    for lo, hi in zip(BINS[:-1], BINS[1:]):
+        sel = [(c, b) for c, b in pairs if lo <= c < hi]
+        if sel:
+            mc = sum(c for c, _ in sel) / len(sel)
+            mb = sum(b for _, b in sel) / len(sel)
+            print(f"| [{lo:.1f}, {min(hi, 1.0):.1f}{']' if hi > 1 else ')'} | {len(sel)} | {mc:.2f} | {mb:.2f} |")
+    if pairs:
+        brier = sum((c - b) ** 2 for c, b in pairs) / len(pairs)
+        base = sum(b for _, b in pairs) / len(pairs)
+        print(f"Brier score {brier:.3f} (constant base-rate forecast: {base * (1 - base):.3f})")
 
 
 if __name__ == "__main__":

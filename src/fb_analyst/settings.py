@@ -48,6 +48,10 @@ class IngestSettings(BaseModel):
         2_000_000, ge=0, description="Inputs estimated above this many rows are staged in a temporary "
         "on-disk DuckDB database (compressed, bounded memory) instead of in memory.",
     )
+    disk_stage_memory_limit: str = Field(
+        "1GB", description="DuckDB memory_limit while a large (disk-staged) input is ingested; the "
+        "connection's own limit is restored afterwards.",
+    )
     date_order: Literal["auto", "dmy", "mdy", "ymd"] = Field(
         "auto", description="Order of day/month in ambiguous dates; auto decides from the data."
     )
@@ -92,8 +96,8 @@ class DiagnoseSettings(BaseModel):
         0.8, gt=0, le=1, description="Relative drop of purchases with normal clicks flagged as an outage."
     )
     min_confidence: float = Field(
-        0.5, ge=0, lt=1, description="Minimum posterior probability (the hypothesis' confidence) that the "
-        "effect exceeds min_effect in its direction, on top of FDR significance, for 'supported'."
+        0.0, ge=0, lt=1, description="Optional extra gate: minimum confidence (posterior probability of an "
+        "effect beyond min_effect in its direction) for 'supported', on top of FDR significance; 0 = off."
     )
     outage_min_expected: float = Field(
         10.0, ge=0, description="Minimum expected purchases on a day (clicks x reference CVR) for a "

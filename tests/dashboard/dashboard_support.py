@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -17,3 +18,8 @@ RUN_TIMEOUT = 1200
 def errors_of(at: AppTest) -> list[str]:
     """Error boxes and uncaught exceptions shown in the page."""
     return [e.value for e in at.error] + [str(x.value) for x in at.exception]
+
+
+def shown_text(markdown: str) -> str:
+    """What a reader sees of Streamlit markdown that escaped its punctuation (``\\_`` -> ``_``)."""
+    return html.unescape(markdown.replace("\\", ""))

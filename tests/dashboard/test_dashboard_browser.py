@@ -1,12 +1,13 @@
 """End to end in a real browser: ``fb-analyst dashboard`` on a free loopback port, driven by
 Playwright in headless Debian Chromium (``/usr/bin/chromium``; Playwright's own browsers are not
 downloaded). Upload the sample, see the KPI tiles, a Plotly chart and the hypotheses table, change
-a filter and see the numbers change, keep screenshots; then upload a file that is not an ads
+a filter and see the numbers change, download hypotheses.json, keep screenshots; then upload a file that is not an ads
 export and see the message (not a stack trace).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -105,6 +106,13 @@ def test_upload_sample_see_hypotheses_and_chart_then_filter(tmp_path: Path, samp
                 expect(page.locator(".st-key-hyp_evidence input")).to_have_value(re.compile(r"^H1: "))
                 expect(page.locator('.st-key-evidence_table [data-testid="stDataFrame"]')).to_be_visible()
                 expect(page.locator(".st-key-waterfall_chart .js-plotly-plot .main-svg").first).to_be_visible()
+                page.get_by_text("Downloads", exact=True).click()
+                with page.expect_download(timeout=120_000) as download:
+                    page.get_by_role("button", name="hypotheses.json").click()
+                saved = tmp_path / "hypotheses.json"
+                download.value.save_as(saved)
+                assert json.loads(saved.read_text(encoding="utf-8"))["hypotheses"][0]["id"] == "H1"
+
                 page.set_viewport_size({"width": 1600, "height": 2400})  # Streamlit scrolls inside its own pane
                 page.screenshot(path=str(tmp_path / "diagnosis.png"))
                 page.set_viewport_size({"width": 1600, "height": 1100})

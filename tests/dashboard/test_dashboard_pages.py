@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard_support import errors_of
+from dashboard_support import errors_of, shown_text
 
 
 def show(at: AppTest, page: str) -> AppTest:
@@ -87,7 +87,7 @@ def test_filters_apply_to_every_page(app_on_sample: AppTest) -> None:
     spend_ig = next(m.value for m in at.metric if m.label == "Spend")
     assert spend_ig != spend_all
     at = show(at, "Diagnosis")
-    assert any("platform in {Instagram}" in c.value for c in at.caption)
+    assert any("platform in {Instagram}" in shown_text(c.value) for c in at.caption)
     at.selectbox(key="drill_dimension").set_value("platform").run()
     assert set(frame(at, "drill_table")["platform"]) == {"Instagram"}
     at = show(at, "Data quality")

@@ -25,6 +25,7 @@ from fb_analyst.agent.loop import MAX_ATTEMPTS, Attempt, run_attempts
 from fb_analyst.agent.narrate import template_answer
 from fb_analyst.agent.planner import AskPlan, plan_question
 from fb_analyst.agent.tools import Workspace, dimension_values, filter_segment
+from fb_analyst.errors import InputError
 from fb_analyst.logs import get_logger
 
 __all__ = ["Answer", "AskTrace", "answer_question", "ask", "plan_question"]
@@ -105,7 +106,11 @@ def ask(
 
         plan, planner_note = plan_with_llm(model, question, plan, values)
     scoped = filter_segment(table, plan.segment)
-    data_end = str(scoped.aggregate(m=scoped["date"].cast("date").max()).to_pandas()["m"].iloc[0])[:10]
+    last = scoped.aggregate(m=scoped["date"].cast("date").max()).to_pandas()["m"].iloc[0]
+    if last is None or last != last:
+        raise InputError(f"no rows match the segment in the question ({plan.segment}); "
+                         "ask about values present in the data")
+    data_end = str(last)[:10]
 
     def workspace() -> Workspace:
         return Workspace(settings=settings, table=scoped, data_end=data_end)

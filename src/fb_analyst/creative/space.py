@@ -75,13 +75,13 @@ def find_slot_words(
     if not rows:
         return set()
     m = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(toks), len(vocab)))
-    overlap = (m @ m.T).tocoo()
+    overlap = sparse.triu(m @ m.T, k=1).tocoo()
     sizes = np.array([len(t) for t in toks])
+    longest_of = np.maximum(sizes[overlap.row], sizes[overlap.col])
+    keep = overlap.data >= min_equal * longest_of  # vectorised pre-filter; difflib only on these
     swaps: Counter[str] = Counter()
-    for i, j, shared in zip(overlap.row, overlap.col, overlap.data, strict=True):
+    for i, j in zip(overlap.row[keep], overlap.col[keep], strict=True):
         longest = max(sizes[i], sizes[j])
-        if i >= j or shared < min_equal * longest:
-            continue
         ops = SequenceMatcher(None, toks[i], toks[j], autojunk=False).get_opcodes()
         equal = sum(i2 - i1 for tag, i1, i2, _, _ in ops if tag == "equal")
         diffs = [(toks[i][i1:i2], toks[j][j1:j2]) for tag, i1, i2, j1, j2 in ops if tag != "equal"]

@@ -23,6 +23,7 @@ from fb_analyst.dashboard.store import ALL_STAGES, AnalysisStore
 from fb_analyst.dashboard.views import Page, creatives, diagnosis, forecast, overview, quality, run_with_progress
 from fb_analyst.errors import FbAnalystError, InputError
 from fb_analyst.logs import configure_logging, get_logger, new_run_id
+from fb_analyst.report.escape import md_escape
 from fb_analyst.settings import load_settings
 from fb_analyst.windows import WindowSpec
 
@@ -116,25 +117,35 @@ def choose_windows(settings: Any, options: D.FilterOptions, filters: D.Filters) 
     return WindowSpec(current=f"{cur[0]}:{cur[1]}", baseline=f"{base[0]}:{base[1]}")
 
 
-def downloads(page: Page) -> None:
-    """The JSON outputs and the HTML report of the current selection (every stage is run first)."""
-    def complete() -> Any:
-        return page.store.analysis(page.source, page.filters, page.spec, page.settings, ALL_STAGES)
+#: The stages each download needs (the core ones are always there).
+_DOWNLOADS: dict[str, tuple[str, ...]] = {
+    "hypotheses.json": (), "kpis.json": (), "data_quality.json": (),
+    "creative_clusters.json": ("creative",), "creatives.json": ("creative",), "forecast.json": ("forecast",),
+}
 
-    def files() -> dict[str, bytes]:
-        return page.store.extra(page.key, "outputs", lambda: X.output_files(complete()))
+
+def downloads(page: Page) -> None:
+    """The JSON outputs and the HTML report of the current selection, built on click (a download
+    that needs the creative or forecast stage runs it first)."""
+    def files(stages: tuple[str, ...]) -> dict[str, bytes]:
+        def build() -> dict[str, bytes]:
+            analysis = page.store.analysis(page.source, page.filters, page.spec, page.settings, stages)
+            return X.output_files(analysis)
+        return page.store.extra(page.key, f"outputs:{','.join(stages)}", build)
 
     def report() -> bytes:
-        return page.store.extra(page.key, "report", lambda: X.report_html(complete(), f"dashboard-{page.key[:12]}"))
+        def build() -> bytes:
+            analysis = page.store.analysis(page.source, page.filters, page.spec, page.settings, ALL_STAGES)
+            return X.report_html(analysis, f"dashboard-{page.key[:12]}")
+        return page.store.extra(page.key, "report", build)
 
-    st.caption("Built on click; the creative and forecast stages run first if they have not yet.")
-    st.download_button("JSON outputs (.zip)", data=lambda: X.outputs_zip(files()), file_name="fb-analyst-outputs.zip",
-                       mime="application/zip", on_click="ignore", key="dl_zip")
+    st.caption("Built on click; the creative and forecast stages run first when a file needs them.")
     st.download_button("HTML report", data=report, file_name="report.html", mime="text/html",
                        on_click="ignore", key="dl_report")
-    for name in ("hypotheses.json", "kpis.json", "data_quality.json", "creative_clusters.json",
-                 "creatives.json", "forecast.json"):
-        st.download_button(name, data=lambda n=name: files().get(n, b"{}"), file_name=name,
+    st.download_button("All JSON outputs (.zip)", data=lambda: X.outputs_zip(files(ALL_STAGES)),
+                       file_name="fb-analyst-outputs.zip", mime="application/zip", on_click="ignore", key="dl_zip")
+    for name, stages in _DOWNLOADS.items():
+        st.download_button(name, data=lambda n=name, s=stages: files(s).get(n, b"{}"), file_name=name,
                            mime="application/json", on_click="ignore", key=f"dl_{name}")
 
 
@@ -174,14 +185,15 @@ def run() -> None:
     try:
         main()
     except InputError as exc:
-        st.error(str(exc), icon="⚠️")
+        st.error(md_escape(str(exc)), icon="⚠️")
         st.caption("Fix the input (or change the filters and windows) and the page updates by itself.")
     except FbAnalystError as exc:
         log.error("dashboard_error", error=str(exc), exc_info=True)
-        st.error(f"The analysis failed: {exc}. Details are in the server log.", icon="🛑")
+        st.error(f"The analysis failed: {md_escape(str(exc))}. Details are in the server log.", icon="🛑")
     except Exception as exc:  # the dashboard's edge: log the traceback, show one line
         log.error("dashboard_internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=True)
-        st.error(f"Internal error ({type(exc).__name__}: {exc}). Details are in the server log.", icon="🛑")
+        st.error(f"Internal error ({type(exc).__name__}: {md_escape(str(exc))}). Details are in the server log.",
+                 icon="🛑")
 
 
 run()

@@ -22,8 +22,8 @@ import numpy as np
 from scipy import stats
 
 from fb_analyst import schema as S
-from fb_analyst.diagnose.evaluate import CubeIndex
-from fb_analyst.diagnose.frames import SUM, WINDOW, den_col, num_col
+from fb_analyst.diagnose.frames import CubeIndex
+from fb_analyst.diagnose.frames import SUM, den_col, num_col
 from fb_analyst.diagnose.models import EvidenceRow, MixRate, Outage
 from fb_analyst.kpis import get_kpi, safe_ratio
 

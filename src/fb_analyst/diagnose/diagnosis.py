@@ -25,13 +25,12 @@ from fb_analyst.diagnose.decompose import decompose_change, volume_effect
 from fb_analyst.diagnose.evaluate import (
     DRIVERS,
     MAX_STRATA,
-    CubeIndex,
     evaluate,
     run_candidate_tests,
     bh_weights,
 )
-from fb_analyst.diagnose.frames import build_cube, den_col, num_col
-from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, rate_hypothesis, seg_label
+from fb_analyst.diagnose.frames import CubeIndex, build_cube, den_col, num_col
+from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, rate_hypothesis
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Impact, KpiChange
 from fb_analyst.diagnose.outages import detect_outages
@@ -147,9 +146,11 @@ def diagnose(
     threshold = max(scaled) if scaled else -1.0
     evaluate(idx, cands, [threshold * w / wbar for w in weights[: len(cands)]], cfg)
 
-    tests = [t for c in cands if (t := (c.contrast if c.segment else c.test)) is not None
-             and t.se_normal is not None and t.log_ratio is not None]
-    prior = fit_eb_prior(np.array([t.log_ratio for t in tests]), np.array([t.se_normal for t in tests]))
+    from fb_analyst.diagnose.hypotheses import eb_input
+
+    eb = [(e, s) for c in cands if c.explained_by is None for e, s in [eb_input(c)]
+          if e is not None and s is not None]
+    prior = fit_eb_prior(np.array([e for e, _ in eb]), np.array([s for _, s in eb]))
 
     fat_map = {(f.by, f.key): f for f in fatigue if f.fatigued}
 

@@ -12,6 +12,8 @@ Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
    localiser proposes (``localize``), also volume-checked. A proposed element was *selected* from
    every element of its depth for its deviation, so its p-value is Bonferroni-multiplied by that
    search size before it joins the BH family (otherwise the search leaks false discoveries).
+   Each segment is tested against its own baseline and, day-matched, against the rest of the
+   account (``decision_p``).
 2. **Mix guard**: every test is stratified (``stats.rate_change``) by the finest entity present
    (ad, adset or campaign: an ad launched, paused or re-budgeted changes a segment's mix, not its
    rate) and by the breakdown dimension whose mix moves the KPI most (largest shift-share mix
@@ -36,12 +38,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from fb_analyst.diagnose.frames import Cube, WINDOW, den_col, num_col
+from fb_analyst.diagnose.frames import WINDOW, Cube, CubeIndex, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
-from fb_analyst.diagnose.stats import ContrastTest, RateTest, contrast_change, rate_change, widen
-from fb_analyst.kpis import get_kpi
+from fb_analyst.diagnose.stats import ContrastTest, RateTest
 from fb_analyst.settings import DiagnoseSettings
 
 #: Dimensions with at most this many values may stratify tests (mix guard).
@@ -91,94 +91,10 @@ class Candidate:
     def p_value(self) -> float | None:
         """The decision p-value: for an ad's or message's CTR with enough history, the fatigue
         trend test (``fatigue.py``, far more powerful than two 7-day windows against a steady
-        decay); otherwise the contrast with the rest of the account for a segment, the
-        own-baseline test for the whole account."""
+        decay); otherwise :func:`decision_p`."""
         if "trend_p" in self.extra:
             return self.extra["trend_p"]
-        return self.test.p_value if not self.segment else (self.contrast.p_value if self.contrast else None)
-
-
-class CubeIndex:
-    """Integer codes of the cube's days, windows and dimension values, for fast masked sums."""
-
-    def __init__(self, cube: Cube, exclude: np.ndarray | None = None):
-        f = cube.frame
-        self.cube = cube
-        self.day, self.days = pd.factorize(f["date"], sort=True)
-        self.current = (f[WINDOW] == "current").to_numpy()
-        self.include = np.ones(len(f), bool) if exclude is None else ~exclude
-        self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {
-            d: pd.factorize(f[d], sort=True) for d in cube.dimensions
-        }
-        self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
-        cur_days = {d for d in f.loc[self.current, "date"]}
-        self.day_current = np.array([d in cur_days for d in self.days], bool)
-
-    def cells(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
-        """(y, x, stratum, current, day) per day x stratum cell of the rows in ``mask``."""
-        idx = np.flatnonzero(mask & self.include)
-        n_days = len(self.days)
-        s_code, n_s = np.zeros(len(idx), np.int64), 1
-        for dim in strata or ():
-            codes, levels = self.codes[dim]
-            s_code, n_s = s_code * len(levels) + codes[idx], n_s * len(levels)
-        if n_s > 1:  # compact the combined codes so day x stratum keys stay small
-            uniq, s_code = np.unique(s_code, return_inverse=True)
-            n_s = len(uniq)
-        key = self.day[idx] * n_s + s_code
-        size = n_days * n_s
-        y = np.bincount(key, self.values[num_col(kpi)][idx], size)
-        x = np.bincount(key, self.values[den_col(kpi)][idx], size)
-        cur = np.bincount(key, self.current[idx].astype(float), size) > 0
-        present = np.bincount(key, minlength=size) > 0
-        cell = np.flatnonzero(present)
-        return y[cell], x[cell], cell % n_s, cur[cell], cell // n_s
-
-    def test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
-        y, x, s, cur, day = self.cells(mask, kpi, strata)
-        return rate_change(y, x, s, cur, day, numerator=get_kpi(kpi).numerator, alpha=alpha)
-
-    def exposure(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
-        """Per day (all days of the cube): numerator, exposure, current flag. The exposure is the
-        numerator expected at each stratum's baseline rate (shrunk towards the segment's rate by
-        one pseudo-event, so a stratum without baseline events still counts); strata absent from
-        a window are left out (pure mix)."""
-        y, x, st, cur, day = self.cells(mask, kpi, strata)
-        n_days = len(self.days)
-        keep = x > 0
-        y, x, st, cur, day = y[keep], x[keep], st[keep], cur[keep], day[keep]
-        codes, inv = np.unique(st, return_inverse=True)
-        k = len(codes)
-        yb = np.bincount(inv, np.where(cur, 0.0, y), k)
-        xb = np.bincount(inv, np.where(cur, 0.0, x), k)
-        xc = np.bincount(inv, np.where(cur, x, 0.0), k)
-        live = ((xb > 0) & (xc > 0))[inv]
-        tot_x = xb.sum()
-        rate = yb.sum() / tot_x if tot_x > 0 else 0.0
-        if rate <= 0:
-            return np.zeros(n_days), np.zeros(n_days), self.day_current
-        pseudo = 1.0 / rate  # exposure worth one event at the segment's rate
-        r_v = (yb + 1.0) / (xb + pseudo)
-        yd = np.bincount(day[live], y[live], n_days)
-        ed = np.bincount(day[live], x[live] * r_v[inv][live], n_days)
-        return yd, ed, self.day_current
-
-    def contrast(self, mask: np.ndarray, rest: np.ndarray, kpi: str, strata: tuple[str, ...] | None,
-                 alpha: float) -> ContrastTest:
-        """Day-matched contrast of ``mask`` against ``rest`` (``stats.contrast_change``). The
-        binomial model treats exposures as known; with strata they carry the error of each
-        stratum's baseline rate, so that excess variance (from the own-baseline tests) is added."""
-        ys, es, cur = self.exposure(mask, kpi, strata)
-        yr, er, _ = self.exposure(rest, kpi, strata)
-        ct = contrast_change(ys, es, yr, er, cur, numerator=get_kpi(kpi).numerator, alpha=alpha)
-        if not strata:
-            return ct
-        extra = self.test(mask, kpi, strata, alpha).excess_var + self.test(rest, kpi, strata, alpha).excess_var
-        return widen(ct, extra, alpha)
-
-    def window_sum(self, mask: np.ndarray, column: str, current: bool) -> float:
-        m = mask & self.include & (self.current if current else ~self.current)
-        return float(self.values[column][m].sum())
+        return decision_p(self.test, self.contrast, bool(self.segment), self.extra.get("searched", 1))
 
 
 def entity_stratum(cube: Cube) -> str | None:
@@ -298,7 +214,7 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
             test = idx.test(mask, kpi, st, settings.alpha)
             contrast = None
             if seg:
-                contrast = _penalise(idx.contrast(mask, ~mask, kpi, st, settings.alpha), searched)
+                contrast = idx.contrast(mask, ~mask, kpi, st, settings.alpha)
             extra: dict[str, Any] = {"searched": searched}
             if kpi == "ctr" and len(seg) == 1 and trends:
                 finding = trends.get(next(iter(seg.items())))
@@ -318,14 +234,6 @@ def search_size(cube: Cube, depth: int) -> int:
     if depth <= 1:
         return sum(int(cube.frame[d].nunique()) for d in dims)
     return sum(len(cube.frame[list(c)].drop_duplicates()) for c in combinations(dims, depth))
-
-
-def _penalise(t: ContrastTest, searched: int) -> ContrastTest:
-    """A candidate chosen from ``searched`` elements by its deviation: Bonferroni-adjusted p, so
-    the selection does not leak into the BH family as if it were one pre-planned test."""
-    if searched <= 1 or t.p_value is None:
-        return t
-    return replace(t, p_value=min(1.0, t.p_value * searched))
 
 
 #: Share of the FDR error budget given to the whole-account test of each driver KPI (the rest is
@@ -372,21 +280,33 @@ def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings)
     return max(shares) >= settings.min_spend_share
 
 
+def decision_p(t: RateTest, ct: ContrastTest | None, segment: bool, searched: int = 1) -> float | None:
+    """The p-value a candidate is judged by.
+
+    The whole account: its own-baseline test. A segment: two tests of "this segment changed" --
+    against its own baseline (robust when the segment is most of the account) and day-matched
+    against the rest of the account (shared daily shocks cancel, so smaller segments gain power)
+    -- combined as ``min(1, 2 * min(p_own, p_contrast))`` (Bonferroni over the pair). A localised
+    element also carries the Bonferroni factor of its search (``searched``).
+    """
+    ps = [p for p in (t.p_value, ct.p_value if (segment and ct is not None) else None) if p is not None]
+    if not ps:
+        return None
+    p = min(ps) * (2 if segment and len(ps) == 2 else 1)
+    return min(1.0, p * max(searched, 1))
+
+
 def _significant(t: RateTest, ct: ContrastTest | None, segment: bool, p_cut: float,
-                 settings: DiagnoseSettings, trend: Any = None) -> bool:
-    """Significant (decision p <= the BH cut-off) and practical: the own change is at least
-    ``min_effect``; for a segment the change relative to the rest is too, in the same direction
-    (with a fatigue trend: the trend is a significant decay and the own change a drop)."""
+                 settings: DiagnoseSettings, trend: Any = None, searched: int = 1) -> bool:
+    """Significant (decision p <= the BH cut-off) and practical (the own change is at least
+    ``min_effect``); with a fatigue trend: the trend is a significant decay and the own change a drop."""
     if t.log_ratio is None or abs(math.expm1(t.log_ratio)) < settings.min_effect:
         return False
     if trend is not None:
         return (trend.p_value is not None and trend.p_value <= p_cut and (trend.slope_per_day or 0) < 0
                 and t.log_ratio < 0)
-    if not segment:
-        return t.p_value is not None and t.p_value <= p_cut
-    if ct is None or ct.p_value is None or ct.log_ratio is None or ct.p_value > p_cut:
-        return False
-    return abs(math.expm1(ct.log_ratio)) >= settings.min_effect and ct.log_ratio * t.log_ratio > 0
+    p = decision_p(t, ct, segment, searched)
+    return p is not None and p <= p_cut
 
 
 def _gain(t: RateTest) -> float:
@@ -398,7 +318,7 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
     for kpi in sorted({c.metric for c in cands}):
         pool = [i for i, c in enumerate(cands)
                 if c.metric == kpi and _significant(c.test, c.contrast, bool(c.segment), cuts[i], settings,
-                                                    c.extra.get("trend"))]
+                                                    c.extra.get("trend"), c.extra.get("searched", 1))]
         for i in pool:
             cands[i].gain = _gain(cands[i].test)
         removed = np.zeros(len(idx.cube.frame), bool)
@@ -423,13 +343,13 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
                 t = idx.test(rest, kpi, cands[i].strata, settings.alpha) if overlap else current[i]
                 ct = None
                 if cands[i].segment:
-                    ct = _penalise(idx.contrast(rest, ~cands[i].mask & ~removed & inc, kpi, cands[i].strata,
-                                                settings.alpha), cands[i].extra.get("searched", 1))
+                    ct = idx.contrast(rest, ~cands[i].mask & ~removed & inc, kpi, cands[i].strata, settings.alpha)
                 current[i] = t
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left
                 trend = cands[i].extra.get("trend") if not overlap else None
-                if _significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend):
+                if _significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend,
+                                cands[i].extra.get("searched", 1)):
                     still.append(i)
                 else:
                     cands[i].explained_by, cands[i].residual, cands[i].residual_contrast = best, t, ct

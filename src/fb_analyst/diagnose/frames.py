@@ -9,6 +9,8 @@ aggregate comes to Python, so its size is bounded by the input rows inside the t
 
 Every other diagnosis step slices this cube with boolean masks: the daily sums of any segment
 (a conjunction ``{dimension: value}``) are ``cube.frame[mask].groupby(date).sum()``.
+:class:`CubeIndex` precomputes integer codes so those sums (per day x stratum cell) and the
+day-level tests of ``stats.py`` run on ``np.bincount`` for thousands of candidates.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from fb_analyst import schema as S
+from fb_analyst.diagnose.stats import ContrastTest, RateTest, contrast_change, rate_change, widen
 from fb_analyst.kpis import RATIO_KPIS, get_kpi
 from fb_analyst.windows import Windows
 
@@ -133,3 +136,86 @@ def build_cube(table: ibis.Table, windows: Windows, dimensions: list[str] | tupl
     }
     return Cube(frame=frame, dimensions=dims, measures=measures, kpis=kpis, currency=currency,
                 windows=windows, dates=dates)
+
+
+class CubeIndex:
+    """Integer codes of the cube's days, windows and dimension values, for fast masked sums."""
+
+    def __init__(self, cube: Cube, exclude: np.ndarray | None = None):
+        f = cube.frame
+        self.cube = cube
+        self.day, self.days = pd.factorize(f["date"], sort=True)
+        self.current = (f[WINDOW] == "current").to_numpy()
+        self.include = np.ones(len(f), bool) if exclude is None else ~exclude
+        self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {
+            d: pd.factorize(f[d], sort=True) for d in cube.dimensions
+        }
+        self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
+        cur_days = {d for d in f.loc[self.current, "date"]}
+        self.day_current = np.array([d in cur_days for d in self.days], bool)
+
+    def cells(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
+        """(y, x, stratum, current, day) per day x stratum cell of the rows in ``mask``."""
+        idx = np.flatnonzero(mask & self.include)
+        n_days = len(self.days)
+        s_code, n_s = np.zeros(len(idx), np.int64), 1
+        for dim in strata or ():
+            codes, levels = self.codes[dim]
+            s_code, n_s = s_code * len(levels) + codes[idx], n_s * len(levels)
+        if n_s > 1:  # compact the combined codes so day x stratum keys stay small
+            uniq, s_code = np.unique(s_code, return_inverse=True)
+            n_s = len(uniq)
+        key = self.day[idx] * n_s + s_code
+        size = n_days * n_s
+        y = np.bincount(key, self.values[num_col(kpi)][idx], size)
+        x = np.bincount(key, self.values[den_col(kpi)][idx], size)
+        cur = np.bincount(key, self.current[idx].astype(float), size) > 0
+        present = np.bincount(key, minlength=size) > 0
+        cell = np.flatnonzero(present)
+        return y[cell], x[cell], cell % n_s, cur[cell], cell // n_s
+
+    def test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
+        y, x, s, cur, day = self.cells(mask, kpi, strata)
+        return rate_change(y, x, s, cur, day, numerator=get_kpi(kpi).numerator, alpha=alpha)
+
+    def exposure(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
+        """Per day (all days of the cube): numerator, exposure, current flag. The exposure is the
+        numerator expected at each stratum's baseline rate (shrunk towards the segment's rate by
+        one pseudo-event, so a stratum without baseline events still counts); strata absent from
+        a window are left out (pure mix)."""
+        y, x, st, cur, day = self.cells(mask, kpi, strata)
+        n_days = len(self.days)
+        keep = x > 0
+        y, x, st, cur, day = y[keep], x[keep], st[keep], cur[keep], day[keep]
+        codes, inv = np.unique(st, return_inverse=True)
+        k = len(codes)
+        yb = np.bincount(inv, np.where(cur, 0.0, y), k)
+        xb = np.bincount(inv, np.where(cur, 0.0, x), k)
+        xc = np.bincount(inv, np.where(cur, x, 0.0), k)
+        live = ((xb > 0) & (xc > 0))[inv]
+        tot_x = xb.sum()
+        rate = yb.sum() / tot_x if tot_x > 0 else 0.0
+        if rate <= 0:
+            return np.zeros(n_days), np.zeros(n_days), self.day_current
+        pseudo = 1.0 / rate  # exposure worth one event at the segment's rate
+        r_v = (yb + 1.0) / (xb + pseudo)
+        yd = np.bincount(day[live], y[live], n_days)
+        ed = np.bincount(day[live], x[live] * r_v[inv][live], n_days)
+        return yd, ed, self.day_current
+
+    def contrast(self, mask: np.ndarray, rest: np.ndarray, kpi: str, strata: tuple[str, ...] | None,
+                 alpha: float) -> ContrastTest:
+        """Day-matched contrast of ``mask`` against ``rest`` (``stats.contrast_change``). The
+        binomial model treats exposures as known; with strata they carry the error of each
+        stratum's baseline rate, so that excess variance (from the own-baseline tests) is added."""
+        ys, es, cur = self.exposure(mask, kpi, strata)
+        yr, er, _ = self.exposure(rest, kpi, strata)
+        ct = contrast_change(ys, es, yr, er, cur, numerator=get_kpi(kpi).numerator, alpha=alpha)
+        if not strata:
+            return ct
+        extra = self.test(mask, kpi, strata, alpha).excess_var + self.test(rest, kpi, strata, alpha).excess_var
+        return widen(ct, extra, alpha)
+
+    def window_sum(self, mask: np.ndarray, column: str, current: bool) -> float:
+        m = mask & self.include & (self.current if current else ~self.current)
+        return float(self.values[column][m].sum())

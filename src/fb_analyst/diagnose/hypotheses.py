@@ -6,9 +6,8 @@ fatigue findings, the q-value of every test and the fitted empirical-Bayes prior
 ``|impact.revenue_at_stake|``, ids ``H1, H2, ...`` in that order.
 
 **Status rule** (``status_of``): *supported* when the day-level test is significant after BH
-(``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it and the confidence (the
-posterior probability of an effect beyond ``min_effect`` in that direction) is at least
-``min_confidence`` -- significance says "not zero", the confidence says "big enough"; *rejected* when another
+(``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it and (optional, off by
+default) the confidence is at least ``min_confidence``; *rejected* when another
 supported hypothesis explains it (what is left after removing that segment is not significant) or
 the interval shows the change is smaller than the minimum effect; *inconclusive* otherwise.
 
@@ -24,10 +23,11 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from fb_analyst.diagnose.evaluate import Candidate, CubeIndex
+from fb_analyst.diagnose.evaluate import Candidate
+from fb_analyst.diagnose.frames import CubeIndex
 from fb_analyst.diagnose.frames import SUM, den_col, num_col
 from fb_analyst.diagnose.models import EvidenceRow, FatigueFinding, Hypothesis, Impact
-from fb_analyst.diagnose.stats import EBPrior, RateTest, confidence
+from fb_analyst.diagnose.stats import EBPrior, confidence, z_se
 from fb_analyst.kpis import get_kpi, safe_ratio
 from fb_analyst.settings import DiagnoseSettings
 
@@ -106,26 +106,28 @@ def status_of(own: float | None, dec: float | None, ci: tuple[float, float] | No
 
 
 def decide(c: Candidate, settings: DiagnoseSettings, explained: str | None) -> tuple:
-    """(status, reason, tested log effect, its interval) of a rate candidate."""
+    """(status, reason, tested log effect, its interval) of a rate candidate: the own change and
+    its interval (the decision p-value may come from the contrast or the fatigue trend)."""
     t = c.test
-    dec = c.contrast if c.segment else t
-    dec_log = dec.log_ratio if dec is not None else None
-    dec_ci = dec.ci_log if dec is not None else None
-    trend = c.extra.get("trend")
-    if trend is not None:  # the fatigue trend test decides (evaluate.Candidate.p_value)
-        dec_log = t.log_ratio if (trend.slope_per_day or 0) < 0 and (t.log_ratio or 0) < 0 else 0.0
-        dec_ci = None
-    status, reason = status_of(t.log_ratio, dec_log, dec_ci, c.q_value, settings, explained)
-    if trend is not None and status == "supported":
-        reason = (f"CTR decay with the creative's age is significant after FDR (q={c.q_value:.3g}, "
-                  f"day-level trend test) and the window change is {math.expm1(t.log_ratio):+.1%}")
-    elif c.segment and status == "supported":
-        reason = reason.replace("the test's reference", "the rest of the account (day-matched)")
-    elif status == "supported":
-        reason = f"significant after FDR (q={c.q_value:.3g}); change {math.expm1(t.log_ratio):+.1%}"
+    status, reason = status_of(t.log_ratio, t.log_ratio, t.ci_log, c.q_value, settings, explained)
+    if status == "supported":
+        how = ("CTR decay with the creative's age (day-level trend test)" if c.extra.get("trend") is not None
+               else "the change" if not c.segment else "the change (own baseline or day-matched vs the rest)")
+        reason = f"{how} is significant after FDR (q={c.q_value:.3g}); change {math.expm1(t.log_ratio):+.1%}"
     if status == "supported" and not c.chosen:
         status, reason = "inconclusive", "significant, but a candidate that explains more of the change was kept"
-    return status, reason, dec_log, dec_ci
+    return status, reason, t.log_ratio, t.ci_log
+
+
+def eb_input(c: Candidate) -> tuple[float | None, float | None]:
+    """(estimate, normal-equivalent se) of a candidate for the empirical-Bayes step: the own log
+    change with the se implied by the decision p-value (``stats.z_se``); for a candidate explained
+    by another, what is left after removing it (residual own test)."""
+    if c.explained_by is not None and c.residual is not None:
+        r = c.residual
+        return r.log_ratio, r.se_normal
+    t = c.test
+    return t.log_ratio, z_se(t.log_ratio, c.p_value, t.se_normal)
 
 
 def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[EvidenceRow]:
@@ -159,18 +161,7 @@ def rate_hypothesis(
             f"without it the change is {math.expm1(r.log_ratio):+.1%}")
         explained = f"explained by {ids.get(c.explained_by, '?')} ({seg_label(cands[c.explained_by].segment)}): {rest}"
     status, reason, dec_log, dec_ci = decide(c, settings, explained)
-    dec = c.contrast if c.segment else t
-    eb_t = dec
-    if c.explained_by is not None:
-        eb_t = (c.residual_contrast if c.segment else c.residual) or dec
-    est, se = (eb_t.log_ratio, eb_t.se_normal) if eb_t is not None else (None, None)
-    if c.extra.get("trend") is not None and c.explained_by is None and t.se_normal:
-        # the trend test decides: its z (from its p-value) with the window estimate's scale
-        from scipy import stats as _st
-
-        p = max(min(c.extra["trend_p"], 1.0), 1e-300)
-        z = float(_st.norm.isf(p / 2))
-        est, se = t.log_ratio, (abs(t.log_ratio) / z if z > 0 and t.log_ratio else t.se_normal)
+    est, se = eb_input(c)
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
     sign = 1 if direction == "up" else -1
     conf = confidence(est, se, prior, settings.min_effect, sign) if est is not None and se else 0.0
@@ -201,7 +192,8 @@ def rate_hypothesis(
         segment={a: str(b) for a, b in c.segment.items()}, baseline=base, current=cur,
         delta_pct=cur / base - 1 if base and cur is not None else None,
         rate_change_pct=None if t.log_ratio is None else math.expm1(t.log_ratio), ci=ci,
-        relative_change_pct=None if not c.segment or dec_log is None else math.expm1(dec_log),
+        relative_change_pct=None if not c.segment or c.contrast is None or c.contrast.log_ratio is None
+        else math.expm1(c.contrast.log_ratio),
         p_value=c.p_value, q_value=c.q_value, confidence=conf,
         impact=Impact(currency=currency, revenue_at_stake=revenue_at_stake(rev, c.metric, t.log_ratio),
                       spend_share=spend_share),

@@ -172,12 +172,10 @@ class Hypothesis(_Frozen):
         "stratum at its baseline rate (equals delta_pct when mix_adjusted_by is None).")
     relative_change_pct: float | None = Field(
         None, description="Segments only: the segment's change relative to the rest of the account's, "
-        "day-matched (shared daily shocks cancel); the quantity p_value, ci and confidence refer to.")
-    ci: list[float] | None = Field(
-        None, description="1 - alpha interval on the tested change: relative_change_pct for a segment, "
-        "rate_change_pct for the whole account and for mix/outage claims.")
-    p_value: float | None
-    q_value: float | None
+        "day-matched (shared daily shocks cancel).")
+    ci: list[float] | None = Field(None, description="1 - alpha interval on rate_change_pct.")
+    p_value: float | None = Field(None, description="Decision p-value (evaluate.decision_p / fatigue trend).")
+    q_value: float | None = Field(None, description="Weighted Benjamini-Hochberg q-value over every test of the run.")
     confidence: float = Field(description="See stats.confidence: P(real, this direction, |effect| > min_effect).")
     impact: Impact
     status: Status

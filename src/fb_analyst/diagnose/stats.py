@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import stats
 
 from fb_analyst import schema as S
 
@@ -312,6 +312,17 @@ def fit_eb_prior(estimates: np.ndarray, ses: np.ndarray, floor: float = 1e-3) ->
             break
         w = new
     return EBPrior(pi0=float(w[0]), weights=tuple(float(x) for x in w[1:]))
+
+
+def z_se(estimate: float | None, p_value: float | None, fallback: float | None) -> float | None:
+    """Normal-equivalent standard error of ``estimate`` implied by its two-sided ``p_value``:
+    ``|estimate| / z_(1 - p/2)``. This carries whatever test decided the candidate (t with few
+    df, day-matched contrast, fatigue trend, search penalty) into the normal model of the EB step;
+    ``fallback`` is used when the p-value says nothing (p >= 0.5 or missing)."""
+    if estimate is None or p_value is None or p_value >= 0.5 or estimate == 0:
+        return fallback
+    z = float(stats.norm.isf(max(p_value, 1e-300) / 2))
+    return abs(estimate) / z if z > 0 else fallback
 
 
 def confidence(estimate: float, se: float, prior: EBPrior, min_effect: float, sign: int) -> float:

@@ -22,6 +22,8 @@ import json
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -56,24 +58,25 @@ def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) 
     try:
         with new_workdir() as wd:
             prefix = f"_ingest_src_{uid}"
-            try:
-                sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
-                           for i, p in enumerate(paths)]
-                _attach_store(con, store, sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows)
+            sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
+                       for i, p in enumerate(paths)]
+            folder = _attach_store(con, store, sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows)
+            with _bounded_memory(con, folder, settings.ingest.disk_stage_memory_limit):
                 try:
-                    files, dims, measures = _stage(con, store, sources, settings, prefix, typed=True)
-                except duckdb.ConversionException:
-                    # A value beyond the sniffed sample did not fit its native type: read as text.
-                    con.raw_sql(f'DROP TABLE IF EXISTS "{store}".main.{TABLE}')
-                    sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
-                               for i, p in enumerate(paths)]
-                    files, dims, measures = _stage(con, store, sources, settings, prefix, typed=False)
-            finally:
-                for i in range(len(paths)):
-                    for suffix in ("_l3", "_l2", "_l1", ""):
-                        con.raw_sql(f'DROP VIEW IF EXISTS "{prefix}_{i}{suffix}"')
-                    con.raw_sql(f'DROP TABLE IF EXISTS "{prefix}_{i}_x"')  # XLSX sheets
-        return _finish(con, store, files, dims, measures, settings)
+                    try:
+                        files, dims, measures = _stage(con, store, sources, settings, prefix, typed=True)
+                    except duckdb.ConversionException:
+                        # A value beyond the sniffed sample did not fit its native type: read as text.
+                        con.raw_sql(f'DROP TABLE IF EXISTS "{store}".main.{TABLE}')
+                        sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
+                                   for i, p in enumerate(paths)]
+                        files, dims, measures = _stage(con, store, sources, settings, prefix, typed=False)
+                finally:
+                    for i in range(len(paths)):
+                        for suffix in ("_l3", "_l2", "_l1", ""):
+                            con.raw_sql(f'DROP VIEW IF EXISTS "{prefix}_{i}{suffix}"')
+                        con.raw_sql(f'DROP TABLE IF EXISTS "{prefix}_{i}_x"')  # XLSX sheets
+                return _finish(con, store, files, dims, measures, settings)
     except BaseException:
         con.raw_sql(f'DETACH DATABASE IF EXISTS "{store}"')
         raise
@@ -88,15 +91,31 @@ def _stage(con: Any, store: str, sources: list, settings: Settings, prefix: str,
     return files, dims, measures
 
 
-def _attach_store(con: Any, name: str, on_disk: bool) -> None:
+def _attach_store(con: Any, name: str, on_disk: bool) -> Path | None:
     """Attach the private database holding the ingest table: in memory for ordinary inputs, a
-    temporary file (compressed, buffer-managed, removed at exit) for large ones."""
-    target = ":memory:"
-    if on_disk:
-        folder = Path(tempfile.mkdtemp(prefix="fb-analyst-ingest-store-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        target = str(folder / "ingest.duckdb")
-    con.raw_sql(f"ATTACH '{target}' AS \"{name}\"")
+    temporary file (compressed, buffer-managed, removed at exit) for large ones. Returns the
+    folder of that file (also used for spilling), or None."""
+    if not on_disk:
+        con.raw_sql(f"ATTACH ':memory:' AS \"{name}\"")
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="fb-analyst-ingest-store-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    con.raw_sql(f"ATTACH '{folder / 'ingest.duckdb'}' AS \"{name}\"")
+    return folder
+
+
+@contextmanager
+def _bounded_memory(con: Any, folder: Path | None, limit: str) -> Iterator[None]:
+    """While a large input is ingested, cap DuckDB's memory (spilling to ``folder``); restore after."""
+    if folder is None:
+        yield
+        return
+    before = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0]
+    con.raw_sql(f"SET memory_limit = '{limit}'; SET temp_directory = '{folder / 'spill'}'")
+    try:
+        yield
+    finally:
+        con.raw_sql(f"SET memory_limit = '{before[0]}'; SET temp_directory = '{before[1]}'")
 
 
 def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], measures: list[str],

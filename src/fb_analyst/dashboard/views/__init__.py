@@ -15,6 +15,7 @@ import streamlit as st
 
 from fb_analyst.dashboard.data import Filters, Source
 from fb_analyst.dashboard.store import ALL_STAGES, CORE_STAGES, AnalysisStore, analysis_key
+from fb_analyst.report.escape import md_escape
 
 #: What each stage is doing, for the progress bar.
 STAGE_TEXT = {
@@ -85,7 +86,7 @@ def stage_notice(analysis: Any, stage: str) -> bool:
     """Show why ``stage`` has no result; True when there is nothing to render."""
     outcome = analysis.stage(stage)
     if outcome is not None and outcome.status == "skipped":
-        st.info(f"The {stage} stage was skipped: {outcome.reason}")
+        st.info(f"The {stage} stage was skipped: {md_escape(outcome.reason or '')}")
         return True
     return False
 
@@ -93,4 +94,4 @@ def stage_notice(analysis: Any, stage: str) -> bool:
 def fmt_selection(page: Page) -> str:
     w = page.analysis.windows
     return (f"Baseline **{w.baseline.label}** vs current **{w.current.label}** · "
-            f"filters: {page.filters.describe()} · data: {page.source.label}")
+            f"filters: {md_escape(page.filters.describe())} · data: {md_escape(page.source.label)}")

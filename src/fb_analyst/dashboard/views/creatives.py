@@ -83,7 +83,7 @@ def _recommendations(findings) -> None:  # noqa: ANN001 - CreativeFindings
         return
     for n, rec in enumerate(findings.recommendations):
         ctr = f"{rec.current_ctr:.2%}" if rec.current_ctr is not None else "n/a"
-        with st.expander(f"{rec.campaign} — current CTR {ctr} (selected by {rec.selected_by})"):
+        with st.expander(f"{md_escape(rec.campaign)} — current CTR {ctr} (selected by {rec.selected_by})"):
             if rec.hypothesis_ids:
                 st.caption(f"Tied to hypotheses {', '.join(rec.hypothesis_ids)}")
             table(suggestions_frame(rec), key=f"suggestions_{n}", column_config={

@@ -31,7 +31,7 @@ def render(page: Page) -> None:
     d = a.diagnosis
     st.markdown(f"**{md_escape(d.verdict)}** — {md_escape(d.summary)}")
     for note in d.notes:
-        st.caption(note)
+        st.caption(md_escape(note))
 
     left, right = st.columns(2)
     with left:

@@ -10,6 +10,7 @@ from fb_analyst.dashboard.exports import name_audit_frame, overrides_csv
 from fb_analyst.dashboard.frames import files_frame, missingness_frame, reasons_frame, warnings_frame
 from fb_analyst.dashboard.views import Page, table
 from fb_analyst.outputs import neutralise_csv_cell
+from fb_analyst.report.escape import md_escape
 
 _QUARANTINE_SHOWN = 1000
 
@@ -22,7 +23,7 @@ def render(page: Page) -> None:
         return
     r = ingest.report
     selected = page.extra("row_count", lambda: row_count(page.analysis.table))
-    st.caption(f"Row accounting describes the whole input ({page.source.label}); "
+    st.caption(f"Row accounting describes the whole input ({md_escape(page.source.label)}); "
                f"the current filters keep {selected:,} of its {r.rows_accepted:,} accepted rows.")
     with st.container(key="row_accounting"):
         c = st.columns(4)
