@@ -9,7 +9,8 @@ Measures, on this machine:
 * on the bundled sample (ingested, diagnosed): the CTR model's grouped-CV scores and the
   wall time of ``analyze_creatives`` (median of ``--repeats``, model already loaded).
 
-Run: ``.venv/bin/python benchmarks/bench_creative.py [--repeats 3] [--json OUT]``
+Run: ``.venv/bin/python benchmarks/bench_creative.py [--repeats 3] [--parts embedding generated sample]
+[--json OUT]``
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ import numpy as np
 
 from fb_analyst.creative import analyze_creatives
 from fb_analyst.creative.embed import SentenceTransformerEmbedder, TfidfLsaEmbedder, get_embedder
+from fb_analyst.diagnose import diagnose
 from fb_analyst.engine import table_from_pandas
+from fb_analyst.ingest import ingest_files
 from fb_analyst.sample import catalog as C
 from fb_analyst.sample import generate_sample
 from fb_analyst.settings import Settings
@@ -106,9 +109,6 @@ def generated(settings: Settings, embedder, seeds: list[int]) -> list[dict]:
 
 
 def sample(settings: Settings, embedder, repeats: int) -> dict:
-    from fb_analyst.diagnose import diagnose
-    from fb_analyst.ingest import ingest_files
-
     table = ingest_files([REPO / "data" / "synthetic_fb_ads_undergarments.csv"], settings).table
     windows = resolve_windows(table, settings=settings)
     diagnosis = diagnose(table, windows, settings)
@@ -129,6 +129,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3])
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--parts", nargs="*", default=["embedding", "generated", "sample"],
+                    choices=["embedding", "generated", "sample"])
     args = ap.parse_args()
     settings = Settings()
     embedder = get_embedder(settings)
@@ -137,9 +139,12 @@ def main() -> None:
     for key, fn in (("embedding", lambda: time_embedding(args.repeats)),
                     ("generated", lambda: generated(settings, embedder, args.seeds)),
                     ("sample", lambda: sample(settings, embedder, args.repeats))):
+        if key not in args.parts:
+            continue
         out[key] = fn()
         print(f"{key}: {json.dumps(out[key], default=str)}", file=sys.stderr, flush=True)
-    out["generated_mean_ari"] = round(float(np.mean([r["ari"] for r in out["generated"]])), 4)
+    if "generated" in out:
+        out["generated_mean_ari"] = round(float(np.mean([r["ari"] for r in out["generated"]])), 4)
     text = json.dumps(out, indent=2, default=str)
     print(text)
     if args.json:

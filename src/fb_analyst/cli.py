@@ -179,11 +179,15 @@ def dashboard(
     def go() -> None:
         from importlib.resources import files
 
+        from fb_analyst.settings import load_settings
+
+        settings = load_settings(config)
         app_path = Path(str(files("fb_analyst.dashboard").joinpath("app.py")))
         cmd = [
             sys.executable, "-m", "streamlit", "run", str(app_path),
             "--server.address", "127.0.0.1", "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false", "--",
+            "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            "--server.maxUploadSize", str(settings.dashboard.max_upload_mb), "--",
         ]
         if config:
             cmd += ["--config", str(config)]

@@ -85,3 +85,15 @@ def test_cli_ask_saves_the_trace(tmp_path):
     assert [c["tool"] for c in calls] == ["windows", "kpis", "diagnose", "fatigue"]
     assert all("seconds" in c and "summary" in c for c in calls)
     assert trace["answer"].split(".")[0] in result.output.replace("\n", " ")
+
+
+def test_creative_question_runs_themes_fatigue_and_recommendations(settings):
+    table, truth = _table("ctr_fatigue", days=42)
+    answer = ask("Which creatives should we refresh?", table, settings)
+    first = answer.trace.attempts[0]
+    assert [c.tool for c in first.tool_calls] == ["windows", "kpis", "diagnose", "creative"]
+    creative = first.tool_calls[-1]
+    assert creative.status == "ok" and creative.summary["themes"]
+    if first.evaluation.sufficient:
+        assert len(answer.trace.attempts) == 1
+        assert "Refresh first" in answer.text or "try \"" in answer.text or "Losing themes" in answer.text

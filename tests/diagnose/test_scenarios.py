@@ -84,3 +84,18 @@ def test_planted_cause_over_seeds(scenario, run_scenario):
     hit = sum(s.hit for s in scores) / len(scores)
     assert hit >= MIN_HIT.get(scenario, 0.75), scores
     assert sum(s.false_supported > 0 for s in scores) <= 1, scores
+
+
+def test_metrics_and_dimensions_arguments(run_scenario, settings):
+    from fb_analyst.diagnose import diagnose
+    from fb_analyst.errors import UnknownNameError
+
+    data, windows, _, table = run_scenario("cpm_spike_placement", 0)
+    d = diagnose(table, windows, settings, metrics=("ctr",), dimensions=["placement", "country"])
+    assert d.metrics == ["ctr"] and d.dimensions == ["placement", "country"]
+    assert {h.metric for h in d.hypotheses if h.kind == "rate"} <= {"ctr"}
+    assert all(set(h.segment) <= {"placement", "country"} for h in d.hypotheses)
+    with pytest.raises(UnknownNameError, match="valid KPIs"):
+        diagnose(table, windows, settings, metrics=("roi",))
+    with pytest.raises(UnknownNameError, match="dimension"):
+        diagnose(table, windows, settings, dimensions=["colour"])

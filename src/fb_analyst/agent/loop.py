@@ -1,7 +1,9 @@
 """The agent loop: plan -> tools -> evaluate -> (widen and retry) -> answer, every attempt recorded.
 
-Evaluator: for questions that need a cause (``diagnose``, ``creative``) the evidence is *weak*
-when the diagnosis supports no hypothesis. The loop then changes one thing and retries, at most
+Evaluator: for a *why* question (``diagnose``) the evidence is *weak* when the diagnosis supports no
+hypothesis that moves the asked KPI the asked (or observed) way; for a *creative* question when
+the creative stage finds nothing to act on (no fatigued message, no losing theme, no campaign to
+give new messages). The loop then changes one thing and retries, at most
 ``max_attempts`` times in all: first it drops a dimension restriction (localise over every
 dimension), then it doubles the windows (7 -> 14 -> 28 days), then it compares the current window
 with everything before it (``long``). A change the data cannot hold (windows longer than the
@@ -24,7 +26,7 @@ log = get_logger(__name__)
 
 #: Attempts in all (the first plus retries). Bounded so a question never runs away.
 MAX_ATTEMPTS = 3
-NEEDS_CAUSE = ("diagnose", "creative")
+NEEDS_CAUSE = ("diagnose",)
 
 
 class Evaluation(BaseModel):
@@ -45,6 +47,15 @@ class Attempt(BaseModel):
 
 def evaluate(plan: AskPlan, ws: Workspace) -> Evaluation:
     """Is the evidence good enough to answer, or should the loop widen the search?"""
+    if plan.intent == "creative":
+        c = ws.results.get("creative")
+        if not c:
+            return Evaluation(sufficient=True, reason="no creative analysis available; nothing to retry")
+        found = len(c.get("fatigued_messages", [])) + len(c.get("recommendations", [])) + sum(
+            1 for t in c.get("themes", []) if t.get("verdict") == "loser")
+        if found:
+            return Evaluation(sufficient=True, reason=f"{found} creative finding(s) to act on")
+        return Evaluation(sufficient=False, reason="no fatigued message, losing theme or low-CTR campaign (weak evidence)")
     if plan.intent not in NEEDS_CAUSE:
         return Evaluation(sufficient=True, reason=f"{plan.intent} questions need no supported cause")
     d = ws.results.get("diagnose")

@@ -9,9 +9,11 @@ The model is ridge regression, its penalty chosen by grouped CV inside each trai
 Validation is grouped K-fold **by message** (a message is never in both train and test): we report
 the out-of-fold Spearman correlation at message level (impression-weighted predicted vs observed
 CTR of each held-out message) and at cell level, a calibration slope/intercept (observed logit on
-predicted) with binned calibration, and the same score for a context-only model. The model is said
-to have predictive power for copy only when the message-level Spearman is positive, significant at
-``alpha`` and above the context-only model's; otherwise the report says so plainly.
+predicted) with binned calibration, and the same score for a context-only model. Because messages
+run in different placements, message CTR is partly predictable from context alone; the model is
+said to have predictive power *for copy* only when, on held-out messages, the CTR beyond what the
+context-only model predicts ranks with the text's predicted part (Spearman > 0, p < ``alpha``);
+otherwise the report says so plainly.
 
 Intervals for a new message: the predicted logit plus the empirical quantiles of the out-of-fold
 message-level residuals (a split-conformal style interval), mapped back to CTR.
@@ -178,6 +180,27 @@ class CtrModel:
         return bins
 
 
+def text_skill(model: CtrModel, base: CtrModel) -> tuple[float | None, float | None]:
+    """Spearman over held-out messages of log(observed / context-only) vs log(full / context-only)."""
+    a, b = model.cells_, base.cells_
+    ok = np.isfinite(a["_oof"].to_numpy()) & np.isfinite(b["_oof"].to_numpy())
+    if ok.sum() < 3:
+        return None, None
+    imp = a["impressions"].to_numpy()[ok]
+    frame = pd.DataFrame({
+        "m": a["creative_message"].to_numpy()[ok], "obs": a["clicks"].to_numpy()[ok],
+        "full": _expit(a["_oof"].to_numpy()[ok]) * imp, "ctx": _expit(b["_oof"].to_numpy()[ok]) * imp,
+    }).groupby("m").sum()
+    if len(frame) < 3:
+        return None, None
+    observed = np.log((frame["obs"] + 0.5) / frame["ctx"])
+    predicted = np.log(frame["full"] / frame["ctx"])
+    if predicted.nunique() < 2:
+        return None, None
+    rho, p = stats.spearmanr(predicted, observed)
+    return float(rho), float(p)
+
+
 def evaluate_ctr_model(
     cells: pd.DataFrame, emb_of: dict[str, np.ndarray], context: list[str], *, folds: int,
     alpha: float, seed: int, embedder_name: str,
@@ -187,19 +210,21 @@ def evaluate_ctr_model(
     base = CtrModel(context, folds=folds, alpha=alpha, seed=seed, use_text=False).fit(cells, emb_of)
     s, sb = model.scores(), base.scores()
     rho, p, rho_ctx = s["spearman_message"], s["spearman_message_p"], sb["spearman_message"]
-    power = bool(rho is not None and p is not None and rho > 0 and p < alpha
-                 and (rho_ctx is None or rho > rho_ctx))
-    if rho is None:
+    rho_t, p_t = text_skill(model, base)
+    power = bool(rho_t is not None and p_t is not None and rho_t > 0 and p_t < alpha)
+    if rho is None or rho_t is None:
         statement = "Not enough distinct messages to validate a CTR model; predictions are not trustworthy."
     elif power:
-        statement = (f"The model ranks held-out messages' CTR with Spearman {rho:.2f} (p={p:.2g}), "
-                     f"above the context-only model ({'n/a' if rho_ctx is None else f'{rho_ctx:.2f}'}): "
-                     "the copy itself carries predictive signal.")
+        statement = (f"The copy itself carries predictive signal: on held-out messages, the CTR beyond what "
+                     f"their placements and audiences predict ranks with the model's text prediction at "
+                     f"Spearman {rho_t:.2f} (p={p_t:.2g}); overall message CTR ranks at {rho:.2f} "
+                     f"(context alone {'n/a' if rho_ctx is None else f'{rho_ctx:.2f}'}).")
     else:
-        statement = (f"No predictive power for copy: on messages it never saw, the model's rank correlation "
-                     f"with CTR is {rho:.2f} (p={p:.2g}) versus {'n/a' if rho_ctx is None else f'{rho_ctx:.2f}'} "
-                     "for context alone. Treat predicted CTRs as context baselines, not as evidence that a "
-                     "text will do better; the A/B test decides.")
+        statement = (f"No predictive power for copy: on held-out messages the model's text prediction does not "
+                     f"rank the CTR beyond what context predicts (Spearman {rho_t:.2f}, p={p_t:.2g}). Message CTR "
+                     f"ranks at {rho:.2f} overall, {'n/a' if rho_ctx is None else f'{rho_ctx:.2f}'} from context "
+                     "alone. Treat predicted CTRs as context baselines, not as evidence that a text will do "
+                     "better; the A/B test decides.")
     report = CtrModelReport(
         model="ridge regression on empirical-logit CTR, weighted by impressions",
         features=[f"text embedding ({embedder_name}, {model.dim_} dims -> {model.n_components_} principal components)"] + [f"one-hot {c}" for c in context],
@@ -207,6 +232,7 @@ def evaluate_ctr_model(
         cv_folds=min(folds, model.n_messages_), cv_grouping="GroupKFold by creative_message",
         alpha=model.alpha_, spearman_message=rho, spearman_message_p=p,
         spearman_cell=s["spearman_cell"], spearman_context_only=rho_ctx,
+        spearman_text=rho_t, spearman_text_p=p_t,
         calibration_slope=s["slope"], calibration_intercept=s["intercept"],
         calibration_bins=model.calibration_bins(), has_predictive_power=power, statement=statement,
         interval_method="predicted logit + empirical quantiles of out-of-fold message-level residuals",

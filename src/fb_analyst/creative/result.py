@@ -140,6 +140,13 @@ class CtrModelReport(_Frozen):
     spearman_context_only: float | None = Field(
         description="Same score for a model that sees context but not text (the bar text must beat)."
     )
+    spearman_text: float | None = Field(
+        None,
+        description="Out-of-fold rank correlation, over held-out messages, between the CTR beyond what "
+        "their context predicts (observed / context-only prediction) and the text's predicted part "
+        "(full / context-only prediction): the model's skill on copy itself.",
+    )
+    spearman_text_p: float | None = None
     calibration_slope: float | None = Field(description="Observed logit CTR on predicted (1 = calibrated).")
     calibration_intercept: float | None
     calibration_bins: list[CalibrationBin]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +76,13 @@ def choose_source(args: argparse.Namespace, settings: Any) -> D.Source | None:
                              max_upload_size=limit)
     if not files:
         return None
-    return D.source_from_uploads([(f.name, f.getvalue()) for f in files], limit, _workdir())
+    # Hash and write the bytes once per upload, not on every rerun.
+    ids = tuple(f.file_id for f in files)
+    cached = st.session_state.get("_upload_source")
+    if cached is None or cached[0] != ids:
+        cached = (ids, D.source_from_uploads([(f.name, f.getvalue()) for f in files], limit, _workdir()))
+        st.session_state["_upload_source"] = cached
+    return cached[1]
 
 
 def choose_filters(options: D.FilterOptions) -> D.Filters:
@@ -106,11 +112,12 @@ def choose_windows(settings: Any, options: D.FilterOptions, filters: D.Filters) 
     if mode != "Custom dates":
         return modes[mode]
     lo, hi = filters.start or options.date_min, filters.end or options.date_max
-    cur = st.date_input("Current window", value=(max(lo, date.fromordinal(hi.toordinal() - w.current_days + 1)), hi),
+    day = timedelta(days=1)
+    cur = st.date_input("Current window", value=(max(lo, hi - (w.current_days - 1) * day), hi),
                         min_value=lo, max_value=hi, key="window_current")
-    base_end = date.fromordinal(hi.toordinal() - w.current_days)
-    base = st.date_input("Baseline window", min_value=lo, max_value=hi, key="window_baseline",
-                         value=(max(lo, date.fromordinal(base_end.toordinal() - w.baseline_days + 1)), max(lo, base_end)))
+    base_end = max(lo, hi - w.current_days * day)
+    base = st.date_input("Baseline window", value=(max(lo, base_end - (w.baseline_days - 1) * day), base_end),
+                         min_value=lo, max_value=hi, key="window_baseline")
     if not (isinstance(cur, (tuple, list)) and len(cur) == 2 and isinstance(base, (tuple, list)) and len(base) == 2):
         st.caption("Pick a start and an end date for both windows.")
         return WindowSpec()

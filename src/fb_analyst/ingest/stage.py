@@ -60,8 +60,9 @@ def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) 
             prefix = f"_ingest_src_{uid}"
             sources = [read_source(p, con, f"{prefix}_{i}", Path(wd), settings.ingest.purchase_action_types)
                        for i, p in enumerate(paths)]
-            folder = _attach_store(con, store, sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows)
-            with _bounded_memory(con, folder, settings.ingest.disk_stage_memory_limit):
+            on_disk = sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows
+            _attach_store(con, store, on_disk)
+            with _bounded_memory(con, on_disk, settings.ingest.disk_stage_memory_limit):
                 try:
                     try:
                         files, dims, measures = _stage(con, store, sources, settings, prefix, typed=True)
@@ -91,31 +92,30 @@ def _stage(con: Any, store: str, sources: list, settings: Settings, prefix: str,
     return files, dims, measures
 
 
-def _attach_store(con: Any, name: str, on_disk: bool) -> Path | None:
+def _attach_store(con: Any, name: str, on_disk: bool) -> None:
     """Attach the private database holding the ingest table: in memory for ordinary inputs, a
-    temporary file (compressed, buffer-managed, removed at exit) for large ones. Returns the
-    folder of that file (also used for spilling), or None."""
+    temporary file (compressed, buffer-managed, removed at exit) for large ones."""
     if not on_disk:
         con.raw_sql(f"ATTACH ':memory:' AS \"{name}\"")
-        return None
+        return
     folder = Path(tempfile.mkdtemp(prefix="fb-analyst-ingest-store-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     con.raw_sql(f"ATTACH '{folder / 'ingest.duckdb'}' AS \"{name}\"")
-    return folder
 
 
 @contextmanager
-def _bounded_memory(con: Any, folder: Path | None, limit: str) -> Iterator[None]:
-    """While a large input is ingested, cap DuckDB's memory (spilling to ``folder``); restore after."""
-    if folder is None:
+def _bounded_memory(con: Any, on_disk: bool, limit: str) -> Iterator[None]:
+    """While a large input is ingested, cap DuckDB's memory (it spills to its temp_directory);
+    restore the connection's limit afterwards."""
+    if not on_disk:
         yield
         return
-    before = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchall()[0]
-    con.raw_sql(f"SET memory_limit = '{limit}'; SET temp_directory = '{folder / 'spill'}'")
+    before = con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.raw_sql(f"SET memory_limit = '{limit}'")
     try:
         yield
     finally:
-        con.raw_sql(f"SET memory_limit = '{before[0]}'; SET temp_directory = '{before[1]}'")
+        con.raw_sql(f"SET memory_limit = '{before}'")
 
 
 def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], measures: list[str],
