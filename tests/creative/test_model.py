@@ -28,6 +28,7 @@ def test_text_signal_is_detected_out_of_fold():
     model, report = evaluate_ctr_model(cells, emb, ["platform"], folds=5, alpha=0.05, seed=0,
                                        embedder_name="test")
     assert report.has_predictive_power
+    assert report.spearman_text > 0.5 and report.spearman_text_p < 0.05
     assert report.spearman_message > 0.5 and report.spearman_message > report.spearman_context_only
     assert report.calibration_slope is not None and 0.5 < report.calibration_slope < 1.5
     assert report.cv_grouping.startswith("GroupKFold by creative_message")
@@ -39,6 +40,7 @@ def test_no_text_signal_is_said_plainly():
     _, report = evaluate_ctr_model(cells, emb, ["platform"], folds=5, alpha=0.05, seed=0, embedder_name="test")
     assert not report.has_predictive_power
     assert report.statement.startswith("No predictive power for copy")
+    assert report.spearman_text is not None and report.spearman_text_p >= 0.05
 
 
 def test_out_of_fold_predictions_never_see_their_message():

@@ -31,7 +31,7 @@ from fb_analyst.ingest.validate import (
 )
 from fb_analyst.settings import Settings
 
-FILE_IDX, SUSPECT, RAW, ACTION_TYPE = "_file", "_suspect", "_raw", "_action_type"
+FILE_IDX, SUSPECT, RAW, ACTION_TYPE, FLAGS, RULES = "_file", "_suspect", "_raw", "_action_type", "_flags", "_rules"
 _RESULTS_COLUMNS = (S.CLICKS, S.PURCHASES, S.REVENUE, M.ROAS)
 _SUMMARY_NAME = r"(?i)^\s*(total|totals|grand total|summary|results from .*|total results.*)\s*$"
 _DISTINCT_CAP = 2_000  # distinct texts per column looked at to decide the decimal mark
@@ -44,6 +44,28 @@ def rule_col(measure: str) -> str:
 
 def warn_col(kind: str) -> str:
     return f"_w_{kind}"
+
+
+#: Bit of each boolean staging column inside the packed ``_flags`` integer.
+FLAG_BITS: dict[str, int] = {
+    name: bit for bit, name in enumerate(
+        [SUMMARY, BLANK_DATE, BLANK_CAMPAIGN, SUSPECT,
+         *[unparsed_col(m) for m in S.MEASURES], *[warn_col(k) for k in ROW_SOFT_RULES]])
+}
+#: Shift of each measure's 3-bit (rule index + 1) field inside the packed ``_rules`` integer.
+RULE_SHIFT: dict[str, int] = {m: 3 * i for i, m in enumerate(S.MEASURES)}
+
+
+def unpack(t: ibis.Table, measures: list[str]) -> ibis.Table:
+    """The staged table with its packed flags and rule indices as named columns again."""
+    flags = {name: (t[FLAGS] & (1 << bit)) != 0 for name, bit in FLAG_BITS.items()
+             if not name.startswith("_unparsed_") or name[len("_unparsed_"):] in measures}
+    rules = {}
+    for m in measures:
+        field = (t[RULES] >> RULE_SHIFT[m]) & 7
+        rules[rule_col(m)] = ibis.ifelse(field == 0, ibis.null("int8"), (field - 1).cast("int8"))
+    keep = [c for c in t.columns if c not in (FLAGS, RULES)]
+    return t.select(*keep, **flags, **rules)
 
 
 @dataclass
@@ -204,10 +226,20 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         ACTION_TYPE: p2[ACTION_TYPE].cast("string") if ACTION_TYPE in p2.columns else ibis.null("string"),
     }
     p3 = _view(con, f"{view}_l3", p2.select(**{k: v.name(k) for k, v in out.items()}))
-    # The raw cells travel only with rejected rows (quarantine.csv).
+    # Flags and rule indices are packed into two integers: ~20 mostly-constant columns would
+    # cost a quarter of the write. ``unpack`` restores them by name.
+    flags = ibis.literal(0, "int32")
+    for name, bit in FLAG_BITS.items():
+        if name in out:
+            flags = flags + ibis.ifelse(p3[name], ibis.literal(1 << bit, "int32"), ibis.literal(0, "int32"))
+    rules_packed = ibis.literal(0, "int32")
+    for m, shift in RULE_SHIFT.items():
+        if rule_col(m) in out:
+            rules_packed = rules_packed + (p3[rule_col(m)].cast("int32") + 1).fill_null(0) * (1 << shift)
     raw_cells = ibis.struct({h: p3[f"_h_{h}"].cast("string") for h in headers}).cast("json")
-    final = [p3[c] for c in out if not c.startswith("_h_")]
-    final.append(ibis.ifelse(p3[SUSPECT], raw_cells, ibis.null("json")).name(RAW))
+    final = [p3[c] for c in out if not c.startswith("_h_") and c not in FLAG_BITS and not c.startswith("_rule_")]
+    final += [flags.name(FLAGS), rules_packed.name(RULES)]
+    final.append(ibis.ifelse(p3[SUSPECT], raw_cells, ibis.null("json")).name(RAW))  # raw cells of suspects only
     expr = p3.select(*final)
     api_zero = cmap.source_kind == "marketing_api" and bool(src.notes.get("action_lists"))
     return PreparedFile(src, cmap, expr, decimal, date_order, currency, currency_source, ads_manager or api_zero)
@@ -226,12 +258,9 @@ def conform(files: list[PreparedFile]) -> tuple[ibis.Table, list[str], list[str]
     """
     dims = [d for d in S.DIMENSIONS if any(d in f.table.columns for f in files)]
     measures = [m for m in S.MEASURES if any(m in f.table.columns for f in files)]
-    order = [FILE_IDX, S.SOURCE_ROW, S.DATE, *dims, *measures, *[rule_col(m) for m in measures], S.CURRENCY,
-             SUMMARY, BLANK_DATE, BLANK_CAMPAIGN, *[unparsed_col(m) for m in measures], SUSPECT,
-             *[warn_col(k) for k in ROW_SOFT_RULES], ACTION_TYPE, RAW]
-    fill = ({rule_col(m): ibis.null("int8") for m in measures} | {d: ibis.null("string") for d in dims}
-            | {m: ibis.null("int64" if m in S.COUNT_MEASURES else "float64") for m in measures}
-            | {unparsed_col(m): ibis.literal(False) for m in measures})
+    order = [FILE_IDX, S.SOURCE_ROW, S.DATE, *dims, *measures, S.CURRENCY, ACTION_TYPE, FLAGS, RULES, RAW]
+    fill = {d: ibis.null("string") for d in dims} | {
+        m: ibis.null("int64" if m in S.COUNT_MEASURES else "float64") for m in measures}
     parts = []
     for f in files:
         t = f.table

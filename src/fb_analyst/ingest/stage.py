@@ -37,7 +37,9 @@ from fb_analyst.engine import default_connection
 from fb_analyst.errors import EmptyInputError, StageError
 from fb_analyst.ingest import report as R
 from fb_analyst.ingest.names import load_overrides, repair_text, resolve_names
-from fb_analyst.ingest.prepare import FILE_IDX, RAW, SUSPECT, PreparedFile, conform, prepare_file, rule_col
+from fb_analyst.ingest.prepare import (
+    FILE_IDX, FLAG_BITS, FLAGS, RAW, SUSPECT, PreparedFile, conform, prepare_file, rule_col, unpack,
+)
 from fb_analyst.ingest.readers import expand_inputs, new_workdir, read_source
 from fb_analyst.ingest.validate import HARD_RULES, canonical_schema, quarantine_schema
 from fb_analyst.settings import Settings
@@ -121,7 +123,7 @@ def _bounded_memory(con: Any, on_disk: bool, limit: str) -> Iterator[None]:
 def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], measures: list[str],
             settings: Settings) -> R.IngestResult:
     qualified = f'"{store}".main.{TABLE}'
-    base = con.table(TABLE, database=store)
+    base = unpack(con.table(TABLE, database=store), measures)
     dup_counts = _remove_duplicates(con, qualified, base, dims, measures)
     quarantine = _quarantine(base, files, measures)
     per_file = _per_file_counts(base, dup_counts)
@@ -131,7 +133,7 @@ def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], me
         read, acc, quar, _dups = per_file.get(i, (0, 0, 0, 0))
         if quar and not acc:  # every row invalid (or a duplicate); a file of duplicates alone is fine
             raise EmptyInputError(_all_invalid_message(quarantine, f, read))
-    con.raw_sql(f"DELETE FROM {qualified} WHERE {SUSPECT}")
+    con.raw_sql(f"DELETE FROM {qualified} WHERE ({FLAGS} & {1 << FLAG_BITS[SUSPECT]}) <> 0")
 
     audits = _repair_texts(con, qualified, base, dims, settings)
     table = base.select(
@@ -165,7 +167,9 @@ def _remove_duplicates(con: Any, qualified: str, base: ibis.Table, dims: list[st
     recovery rule used) are duplicates; candidates share a hash, then are compared on the values.
     """
     keys = [S.DATE, *dims, *measures, *[rule_col(m) for m in measures], S.CURRENCY]
-    hashed = base.select(FILE_IDX, S.SOURCE_ROW, *keys, _h=ibis.struct({k: base[k] for k in keys}).hash())
+    # Candidates: equal date, entity names and measures (a cheap superset of true duplicates).
+    probe = [S.DATE, *[d for d in S.ENTITY_DIMENSIONS if d in dims], *measures]
+    hashed = base.mutate(_h=ibis.struct({k: base[k] for k in probe}).hash())
     cand = hashed.group_by("_h").aggregate(n=_.count()).filter(_.n > 1).select("_h")
     sub = hashed.semi_join(cand, "_h")
     w = ibis.window(group_by=[sub[k] for k in keys], order_by=[sub[FILE_IDX], sub[S.SOURCE_ROW]])

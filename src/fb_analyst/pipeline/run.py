@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from fb_analyst.errors import FbAnalystError, StageError
@@ -138,8 +139,6 @@ class _RichProgress:
             return
         self.progress.advance(self.task)
         mark = {"ok": "[green]done[/]", "provided": "[green]given[/]"}.get(event, "[yellow]skipped[/]")
-        from rich.markup import escape
-
         self.console.print(f"  {stage:<9} {mark}" + (f" - {escape(detail)}" if detail else ""))
 
 
@@ -222,8 +221,14 @@ def run_pipeline(
         except Exception as exc:  # a failure while writing is the report stage's failure
             log.error("stage_failed", stage="report", error=f"{type(exc).__name__}: {exc}")
             raise StageError("report", f"{type(exc).__name__}: {exc}") from exc
+        log.info("stage_done", stage="report", status="ok", seconds=report_stage.seconds)
         cb("report", "ok", f"wrote {len(names)} files to {out}")
     if snapshot is not None:
-        history.keep_run(out, snapshot)
+        try:
+            history.keep_run(out, snapshot)
+        except OSError as exc:  # outputs are published; only the per-run copy failed: say so, don't fail
+            log.warning("run_history_not_kept", error=str(exc))
+            console.print(f"[yellow]warning[/]: run kept as latest only; could not copy it to runs/ ({escape(str(exc))})",
+                          highlight=False)
     log.info("run_finished", seconds=manifest.seconds, headline=manifest.headline)
     return RunResult(out_dir=out, run_id=run_id, analysis=analysis, manifest=manifest, drift=drift)
