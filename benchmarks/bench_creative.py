@@ -76,6 +76,7 @@ def model_scores(report) -> dict:
     return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in {
         "spearman_message": report.spearman_message, "spearman_message_p": report.spearman_message_p,
         "spearman_cell": report.spearman_cell, "spearman_context_only": report.spearman_context_only,
+        "spearman_text": report.spearman_text, "spearman_text_p": report.spearman_text_p,
         "calibration_slope": report.calibration_slope, "calibration_intercept": report.calibration_intercept,
         "has_predictive_power": report.has_predictive_power, "n_messages": report.n_messages,
         "n_cells": report.n_cells, "folds": report.cv_folds}.items()}

@@ -28,7 +28,9 @@ Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
    candidate is re-tested without the chosen segment's rows, in itself and in its reference (so
    a disjoint segment that only differed from a reference containing the cause drops out too);
    if what is left is no longer significant and practical it is *explained by* the chosen one.
-   Repeat on the rest.
+   Repeat on the rest. Then a hierarchical drill-down (``_drill_down``) lets at most three
+   sub-segments that carry a chosen segment's whole change replace it, and ``_prune`` drops a
+   chosen segment that the other chosen ones explain.
 """
 
 from __future__ import annotations
@@ -201,6 +203,13 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
         strata = choose_strata(idx.cube, kpi, settings, exclude if exclude.any() else None)
         strata_of[kpi] = strata
         segs = [(s, 1) for s in base]
+        if kpi == "ctr" and trends:  # fatigued ads/messages are candidates whatever their spend share
+            have = {tuple(sorted(s.items())) for s in base}
+            for (dim, key), f in trends.items():
+                seg = {dim: key}
+                if f.fatigued and dim in idx.cube.dimensions and (tuple(seg.items()) not in have) \
+                        and _has_volume(idx, seg, settings, spend_share=False):
+                    segs.append((seg, 1))
         if use_localiser:
             seen = {tuple(sorted(s.items())) for s in base}
             for s in localised_candidates(idx, kpi, settings):
@@ -269,7 +278,7 @@ def bh_weights(cands: list[Candidate], n_other: int) -> list[float]:
     return w
 
 
-def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings) -> bool:
+def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings, spend_share: bool = True) -> bool:
     mask = idx.cube.mask(seg)
     shares = []
     for cur in (False, True):
@@ -277,7 +286,7 @@ def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings)
         shares.append(idx.window_sum(mask, "sum__spend", cur) / tot if tot > 0 else 0.0)
         if idx.window_sum(mask, "sum__impressions", cur) < settings.min_impressions:
             return False
-    return max(shares) >= settings.min_spend_share
+    return max(shares) >= settings.min_spend_share or not spend_share
 
 
 def decision_p(t: RateTest, ct: ContrastTest | None, segment: bool, searched: int = 1) -> float | None:
@@ -354,3 +363,87 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
                 else:
                     cands[i].explained_by, cands[i].residual, cands[i].residual_contrast = best, t, ct
             pool = still
+        chosen = [i for i, c in enumerate(cands) if c.metric == kpi and c.chosen]
+        for i in sorted(chosen, key=lambda i: len(cands[i].segment)):
+            _drill_down(idx, cands, i, cuts, settings)
+        _prune(idx, cands, kpi, cuts, settings)
+
+
+#: Most child segments that may replace a parent in the drill-down.
+MAX_DRILL = 3
+
+
+def _subset(a: np.ndarray, b: np.ndarray) -> bool:
+    """Rows of ``a`` all inside ``b``."""
+    return not bool((a & ~b).any())
+
+
+def _drill_down(idx: CubeIndex, cands: list[Candidate], p: int, cuts: list[float],
+                settings: DiagnoseSettings) -> None:
+    """Hierarchical follow-up of a chosen segment P: its sub-segments are tested at
+    ``alpha / n_children`` (Bonferroni within P, valid once P itself is rejected -- hierarchical
+    testing); when at most ``MAX_DRILL`` minimal ones carry P's change and the rest of P shows no
+    change at ``alpha``, they replace P. Their q-value is the hierarchical adjusted p-value
+    ``max(q_P, n_children * p_child)``. This localises an account-wide-looking change to the
+    country or ad that drives it when the child alone did not pass the run-wide FDR."""
+    parent = cands[p]
+    if parent.test.log_ratio is None:
+        return
+    kids = [i for i, c in enumerate(cands) if i != p and c.metric == parent.metric
+            and c.mask.sum() < parent.mask.sum() and _subset(c.mask, parent.mask)]
+    if not kids:
+        return
+    level = settings.alpha / len(kids)
+    hits = [i for i in kids if (cands[i].p_value or 1.0) <= level and cands[i].test.log_ratio is not None
+            and abs(math.expm1(cands[i].test.log_ratio)) >= settings.min_effect
+            and cands[i].test.log_ratio * parent.test.log_ratio > 0]
+    leaves = [i for i in hits if not any(j != i and _subset(cands[j].mask, cands[i].mask)
+                                         and (cands[j].mask.sum() < cands[i].mask.sum() or j < i) for j in hits)]
+    if not 1 <= len(leaves) <= MAX_DRILL:
+        return
+    union = np.zeros_like(parent.mask)
+    for i in leaves:
+        union |= cands[i].mask
+    rest = parent.mask & ~union
+    t = idx.test(rest, parent.metric, parent.strata, settings.alpha) if rest.any() else None
+    if t is not None and t.p_value is not None and t.p_value <= settings.alpha and t.log_ratio is not None \
+            and abs(math.expm1(t.log_ratio)) >= settings.min_effect:
+        return
+    best = max(leaves, key=lambda i: _gain(cands[i].test))
+    for i in leaves:
+        c = cands[i]
+        c.chosen, c.explained_by, c.residual, c.residual_contrast = True, None, None, None
+        c.q_value = max(parent.q_value or 0.0, min(1.0, len(kids) * (c.p_value or 1.0)))
+        c.extra["drilled_from"] = p
+    parent.chosen, parent.explained_by, parent.residual = False, best, t
+
+
+def _prune(idx: CubeIndex, cands: list[Candidate], kpi: str, cuts: list[float], settings: DiagnoseSettings) -> None:
+    """Drop a chosen segment that the other chosen ones explain: without their rows (supersets of
+    it excepted) what is left of it is no longer significant. Weakest (smallest G) first, until
+    nothing changes -- e.g. 'gender=male' chosen beside 'country=US' when only US changed."""
+    changed = True
+    while changed:
+        changed = False
+        chosen = sorted([i for i, c in enumerate(cands) if c.metric == kpi and c.chosen],
+                        key=lambda i: _gain(cands[i].test))
+        for i in chosen:
+            c = cands[i]
+            others = [j for j in chosen if j != i and not _subset(c.mask, cands[j].mask)]
+            cover = np.zeros_like(c.mask)
+            for j in others:
+                cover |= cands[j].mask
+            if not (cover & c.mask).any():
+                continue
+            rest = c.mask & ~cover
+            t = idx.test(rest, kpi, c.strata, settings.alpha) if rest.any() else None
+            ct = idx.contrast(rest, ~c.mask & ~cover, kpi, c.strata, settings.alpha) if (
+                t is not None and c.segment) else None
+            if t is not None and _significant(t, ct, bool(c.segment), cuts[i], settings, None,
+                                              c.extra.get("searched", 1)):
+                continue
+            c.chosen = False
+            c.explained_by = max(others, key=lambda j: int((cands[j].mask & c.mask).sum()))
+            c.residual, c.residual_contrast = t, ct
+            changed = True
+            break
