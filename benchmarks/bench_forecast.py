@@ -171,7 +171,7 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         if arima:
             e3 = add_ensemble(cv, ENSEMBLE_MEMBERS)
             e3 = e3[e3.model == "Ensemble"].assign(model="Ensemble3")
-            cv_all = pd.concat([ens2, e3], ignore_index=True)
+            cv_all = pd.concat([ens2, cv[cv.model == "AutoARIMA"], e3], ignore_index=True)
         cutoffs = sorted(cv_all["cutoff"].unique())[-OUTER:]
         outer = cv_all[cv_all["cutoff"].isin(cutoffs)]
         kinds = {p.uid: ("ratio" if p.metric in RATIO_METRICS else "additive") for p in series}
@@ -230,9 +230,10 @@ def markdown(results: list[dict]) -> str:
              "|---|---|---|---|---|---|---|"]
     table = pd.DataFrame(results)
     for (data, method), g in table.groupby(["data", "method"], sort=False):
-        a = g.set_index("kind")
-        lines.append(f"| {data} | {method} | {int(a.loc['all', 'n'])} | {a.loc['all', 'mase']:.3f} | "
-                     f"{a.loc['additive', 'mase']:.3f} | {a.loc['ratio', 'mase']:.3f} | {a.loc['all', 'cov80']:.1%} |")
+        m = g.groupby("kind")["mase"].first()
+        a = g[g["kind"] == "all"].iloc[0]
+        lines.append(f"| {data} | {method} | {int(a['n'])} | {a['mase']:.3f} | {m.get('additive', np.nan):.3f} | "
+                     f"{m.get('ratio', np.nan):.3f} | {a['cov80']:.1%} |")
     lines += ["", "| data | what | wall s | CPU s (incl. child processes) |", "|---|---|---|---|"]
     lines += [f"| {t['data']} | {t['what']} | {t['wall']:.1f} | {t['cpu']:.1f} |" for t in TIMES]
     return "\n".join(lines)
@@ -247,4 +248,8 @@ if __name__ == "__main__":
     args = ap.parse_args()
     os.environ.setdefault("NIXTLA_ID_AS_COL", "1")
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
-    print(markdown(run(prophet=not args.no_prophet, arima=args.arima, cache=args.cache, explore=args.explore)))
+    results = run(prophet=not args.no_prophet, arima=args.arima, cache=args.cache, explore=args.explore)
+    if args.cache is not None:
+        pd.DataFrame(results).to_csv(args.cache / "results.csv", index=False)
+        pd.DataFrame(TIMES).to_csv(args.cache / "times.csv", index=False)
+    print(markdown(results))
