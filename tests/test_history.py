@@ -104,3 +104,19 @@ def test_second_run_reports_new_campaign_and_shifted_ctr(tmp_path):
     assert run_ids(out) == ["run1", "run2"]
     assert load_previous_snapshot(out).run_id == "run2"
     assert json.loads((out / "run.json").read_text())["previous_run_id"] == "run1"
+
+
+def test_kept_runs_are_hard_links_that_survive_the_next_run(tmp_path):
+    from fb_analyst.history import keep_run
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.md").write_text("run one\n")
+    keep_run(out, _snap("one", "1"))
+    kept = out / "runs" / "one" / "report.md"
+    assert kept.stat().st_ino == (out / "report.md").stat().st_ino  # no extra space while latest
+    replacement = out / "new.md"
+    replacement.write_text("run two\n")
+    replacement.replace(out / "report.md")  # how atomic_output_dir publishes
+    assert kept.read_text() == "run one\n"
+    assert (out / "runs" / "one" / "snapshot.json").is_file()

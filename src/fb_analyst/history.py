@@ -2,8 +2,11 @@
 
 Layout (decided here): ``DIR/`` holds the latest run's files; every successful run is also kept in
 ``DIR/runs/<run_id>/`` — its JSON outputs, reports and a :class:`RunSnapshot` (``snapshot.json``:
-schema, category values, daily account KPIs, hypotheses). ``canonical.parquet`` is not copied (it
-is re-derivable from the inputs, whose SHA-256 is in ``run.json``).
+schema, category values, daily account KPIs, hypotheses). Files are hard-linked, not copied: the
+next run publishes new files with ``os.replace`` (new inodes), so a kept run never changes and
+costs no space while it is also the latest (a copy is made where links are not supported).
+``canonical.parquet`` is not kept (it is re-derivable from the inputs, whose SHA-256 is in
+``run.json``).
 
 The next run compares its snapshot with the most recent one in ``DIR/runs`` and reports
 (:class:`DriftReport`, written into ``data_quality.json``'s ``drift`` and the report):
@@ -254,6 +257,13 @@ def load_previous_snapshot(out_dir: str | Path) -> RunSnapshot | None:
     return max(found, key=lambda s: s.created_at) if found else None
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem, or links not supported: a real copy
+        shutil.copy2(src, dst)
+
+
 def keep_run(out_dir: str | Path, snapshot: RunSnapshot) -> Path:
     """Copy the just-published top-level outputs and the snapshot into ``out_dir/runs/<run_id>``.
 
@@ -267,7 +277,7 @@ def keep_run(out_dir: str | Path, snapshot: RunSnapshot) -> Path:
         for item in sorted(out.iterdir()):
             if item.is_file() and not item.name.startswith(".") and item.name not in NOT_KEPT \
                     and item.name != "logs.jsonl":
-                shutil.copy2(item, tmp / item.name)
+                _link_or_copy(item, tmp / item.name)
         write_json(snapshot, tmp / SNAPSHOT_FILE)
         target = runs / snapshot.run_id
         if target.exists():
