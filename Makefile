@@ -12,9 +12,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch first: pins the local CPU wheel so sentence-transformers does not pull a CUDA build.
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[embeddings,spark,llm,test]"
+# constraints.txt pins the versions the suite was last run with (regenerate: pip freeze).
+WHEELS := $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+$(STAMP): pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet $(WHEELS) torch==2.13.0
+	$(BIN)/pip install --quiet $(WHEELS) -c constraints.txt -e ".[embeddings,spark,llm,test]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/fb-analyst run $(SAMPLE) --out outputs
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not spark and not browser"

@@ -12,13 +12,16 @@ key's first day with impressions), clicks ``y_t``, impressions ``x_t``:
     log E[y_t] = log x_t + log m_t + alpha + beta * max(0, a_t - tau)
 
 ``m_t`` is the CTR of the *rest of the key's campaign* (the rest of the account when the campaign
-has no other volume) on day t relative to its mean over the same days, so shocks shared with the
+has no other volume) on day t relative to its mean over the same days -- each of those ads'
+impressions weighted by the ad's own CTR level, so ads launching or pausing do not move it -- so shocks shared with the
 other ads (weekdays, auctions, seasonality, the campaign's budget moving along its diminishing
 returns) are not read as fatigue. ``tau``
 (the onset age) is chosen on a grid (every ``ONSET_STEP`` days, leaving at least ``MIN_TAIL`` days
 after it) by maximum Poisson likelihood; ``beta`` (log CTR per day after onset) is fitted by
 Newton-Raphson. For a message run by several ads, the offset uses each ad's impressions weighted by
-the ad's own CTR level (``exposure``), so ads joining or leaving the message are mix, not decay. Dispersion ``phi`` = Pearson X^2 / (n - 2) (floored at 1), ``se(beta) =
+the ad's own CTR level (``exposure``), so ads joining or leaving the message are mix, not decay. Dispersion ``phi`` = Pearson X^2 / (n - 2) (floored at 1), times
+``(1 + rho) / (1 - rho)`` for the lag-1 autocorrelation rho >= 0 of the residuals (slow drifts make
+neighbouring days err together and would otherwise pass as a trend); ``se(beta) =
 sqrt(phi * [I^-1]_bb)``; the one-sided p-value of ``beta < 0`` from a Student t with n - 2 df is
 multiplied by the number of onsets tried (Bonferroni, because tau was chosen to fit), then BH
 across keys. A key is *fatigued* when ``q <= fdr_q``, ``beta < 0`` and the decay since onset,
@@ -66,6 +69,20 @@ def _fit(y: np.ndarray, off: np.ndarray, h: np.ndarray,
     return theta, np.linalg.inv(info + 1e-9 * np.eye(2)), loglik, pearson
 
 
+def _autocorrelation_inflation(y: np.ndarray, off: np.ndarray, age: np.ndarray, tau: float,
+                               theta: np.ndarray) -> float:
+    """(1 + rho) / (1 - rho) for the lag-1 autocorrelation rho >= 0 of the Pearson residuals: slow
+    drifts (budgets, auctions) make neighbouring days err together, which shrinks the effective
+    number of days a trend is estimated from; the variance of the slope grows by about this factor."""
+    mu = np.exp(off + theta[0] + theta[1] * np.maximum(0.0, age - tau))
+    r = (y - mu) / np.sqrt(np.maximum(mu, 1e-12))
+    if len(r) < 4 or np.std(r) == 0:
+        return 1.0
+    rho = float(np.corrcoef(r[:-1], r[1:])[0, 1])
+    rho = min(max(rho, 0.0), 0.9) if np.isfinite(rho) else 0.0
+    return (1 + rho) / (1 - rho)
+
+
 def _daily(table: ibis.Table, by: str, as_of: date | None) -> pd.DataFrame:
     """Clicks and impressions per date x key x reference group (the campaign when present)."""
     t = table.filter(table[S.CLICKS].notnull() & table[S.IMPRESSIONS].notnull() & table[by].notnull())
@@ -99,7 +116,7 @@ def _one(key: str, d: pd.DataFrame, group_totals: dict[str, pd.DataFrame], accou
     sub_ctr = d.groupby("sub")["clicks"].sum() / d.groupby("sub")["impressions"].sum().replace(0, np.nan)
     level = d["clicks"].sum() / max(d["impressions"].sum(), 1e-12)
     d = d.assign(exposure=d["impressions"] * (d["sub"].map(sub_ctr).fillna(level) / level if level > 0 else 1.0))
-    d = d.groupby(S.DATE)[["clicks", "impressions", "exposure"]].sum().reset_index()
+    d = d.groupby(S.DATE)[["clicks", "impressions", "exposure", "std"]].sum().reset_index()
     d = d[d["impressions"] > 0].sort_values(S.DATE)
     if len(d) < MIN_DAYS or d["clicks"].sum() < MIN_CLICKS:
         return None
@@ -107,10 +124,11 @@ def _one(key: str, d: pd.DataFrame, group_totals: dict[str, pd.DataFrame], accou
     age = np.array([(x - first).days for x in d[S.DATE]], float)
     y, x = d["clicks"].to_numpy(float), d["impressions"].to_numpy(float)
     rest = totals.reindex(d[S.DATE]).fillna(0.0)
-    rc, ri = rest["clicks"].to_numpy() - y, rest["impressions"].to_numpy() - x
+    own_std = d["std"].to_numpy(float)
+    rc, ri = rest["clicks"].to_numpy() - y, rest["std"].to_numpy() - own_std
     if (rc > 0).sum() < len(y) // 2:  # the campaign has no other volume: compare with the account
         rest = account.reindex(d[S.DATE]).fillna(0.0)
-        rc, ri = rest["clicks"].to_numpy() - y, rest["impressions"].to_numpy() - x
+        rc, ri = rest["clicks"].to_numpy() - y, rest["std"].to_numpy() - own_std
     with np.errstate(divide="ignore", invalid="ignore"):
         idx = np.where((ri > 0) & (rc > 0), (rc / ri) / (rc.sum() / ri.sum()), 1.0)
     off = np.log(np.maximum(d["exposure"].to_numpy(float), 1e-12)) + np.log(idx)
@@ -125,7 +143,7 @@ def _one(key: str, d: pd.DataFrame, group_totals: dict[str, pd.DataFrame], accou
             best = (tau, theta, inv, ll, pearson)
     tau, theta, inv, _, pearson = best
     df = len(y) - 2
-    phi = max(pearson / df, 1.0)
+    phi = max(pearson / df, 1.0) * _autocorrelation_inflation(y, off, age, tau, theta)
     beta = float(theta[1])
     se = math.sqrt(phi * inv[1, 1])
     p = min(1.0, float(stats.t.cdf(beta / se, df)) * len(taus))
@@ -157,8 +175,14 @@ def detect_fatigue(
     daily = _daily(table, by, as_of)
     if daily.empty:
         return []
-    account = daily.groupby(S.DATE)[["clicks", "impressions"]].sum()
-    group_totals = {str(g): f.groupby(S.DATE)[["clicks", "impressions"]].sum()
+    # Reference index without composition effects: every ad's impressions weighted by its own CTR
+    # level, so ads launching or pausing in the campaign do not move the reference.
+    unit = daily["sub"].where(daily["sub"] != "", daily["key"])
+    unit_clicks = daily.groupby(unit)["clicks"].sum()
+    unit_impr = daily.groupby(unit)["impressions"].sum()
+    daily = daily.assign(std=daily["impressions"] * unit.map(unit_clicks / unit_impr.where(unit_impr > 0)).fillna(0.0))
+    account = daily.groupby(S.DATE)[["clicks", "impressions", "std"]].sum()
+    group_totals = {str(g): f.groupby(S.DATE)[["clicks", "impressions", "std"]].sum()
                     for g, f in daily.groupby("group", sort=False)}
     daily = daily[daily["impressions"] > 0]
     found = [f for key, d in daily.groupby("key", sort=True)
