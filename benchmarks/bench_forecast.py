@@ -4,18 +4,21 @@ Series: the bundled sample (account + 10 campaigns after ingest's name resolutio
 ``trend_weekly`` account (trend + weekday effects; account + 6 campaigns), each with impressions,
 clicks, spend, purchases, revenue and CTR, CPC, CVR, ROAS, prepared exactly as the product does.
 
-Backtest: 4 outer rolling origins x 7 days. The default engine is evaluated *nested*: at each
-outer origin it chooses its model per series from its own inner backtest (the 4 windows before
-that origin) and only then is scored on the next 7 days. This is done from one statsforecast
-cross-validation with 8 windows (every window's fit only sees data up to its cutoff, so the
-inner windows of outer origin o are windows o+1..o+4). Baselines (seasonal naive, historic mean,
-Prophet with defaults) forecast every series directly. MASE: forecast MAE / in-sample MAE of the
+Backtest: 4 outer rolling origins x 7 days (the last 28 days). The default engine is evaluated
+*nested*: the product's own ``build_forecasts`` is re-run at each outer origin on the data up to it
+(so it chooses its models from its own inner backtest) and scored on the next 7 days.
+"sim:" rows replay the model-choice rule on one statsforecast cross-validation with 8 independently
+refitted windows (the inner windows of outer origin o are the 4 windows before it): cheap enough
+to compare choice rules (tolerance, candidate set, ratio method) -- that grid set the defaults.
+Baselines (seasonal naive, historic mean, single models, Prophet with its defaults) forecast every
+series directly (ratio KPIs from their own daily series). MASE: forecast MAE / in-sample MAE of the
 weekly seasonal naive up to the origin, averaged over origins then series. Coverage: share of
-backtest days inside the 80% interval. Times: fit+predict on all series once (the default engine
-including its model selection), wall-clock and CPU (children included, for Prophet's Stan).
+backtest days inside the 80% interval. Times: wall-clock and CPU (children included, for Prophet's
+Stan) of (a) the product path -- backtest + choice + final fit -- with each engine, (b) one
+fit+predict of each single model on all series, (c) the budget step.
 
-    .venv/bin/python benchmarks/bench_forecast.py                # markdown tables on stdout
-    .venv/bin/python benchmarks/bench_forecast.py --no-prophet --arima
+    .venv/bin/python benchmarks/bench_forecast.py --arima --cache /tmp/fb_forecast_cv   # tables for BENCHMARKS.md
+    .venv/bin/python benchmarks/bench_forecast.py --explore --no-prophet --cache /tmp/fb_forecast_cv  # choice-rule grid
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import pandas as pd
 
 from fb_analyst import schema as S
 from fb_analyst.engine import table_from_pandas
+from fb_analyst.forecast.budget import allocate_budget
 from fb_analyst.forecast.backtest import add_ensemble, candidates_for, choose_model, conformal_halfwidths, mase_scale, score_cv
 from fb_analyst.forecast.models import ENSEMBLE_MEMBERS, StatsForecastEngine
 from fb_analyst.forecast.series import ADDITIVE_METRICS, RATIO_METRICS, daily_sums, metric_values, prepare_series
@@ -138,6 +142,24 @@ def _components(p, c, chosen_rows, by_uid):  # noqa: ANN001, ANN202
     return rows, float(np.nanmean(mases))
 
 
+def nested_product(daily_by: dict, cutoffs: list, settings: Settings, series: list) -> pd.DataFrame:
+    """The product itself (``build_forecasts``) re-run at each outer origin on the data up to it."""
+    uid = {(tuple(p.key.items()), p.metric): p.uid for p in series}
+    hist = {p.uid: p.values for p in series}
+    rows = []
+    for c in cutoffs:
+        trunc = {k: v[v[S.DATE] <= c] for k, v in daily_by.items()}
+        out, _ = build_forecasts(trunc, settings, pd.Timestamp(c))
+        for sf in out:
+            u = uid[(tuple(sf.key.items()), sf.metric)]
+            f = pd.DataFrame([p.model_dump() for p in sf.forecast])
+            if f.empty:
+                continue
+            f["ds"] = pd.to_datetime(f["date"])
+            rows.append(f.assign(unique_id=u, cutoff=c, y=hist[u].reindex(f["ds"]).to_numpy()))
+    return pd.concat(rows, ignore_index=True)
+
+
 def timed(fn):  # noqa: ANN001, ANN201
     w, c = time.perf_counter(), _cpu()
     out = fn()
@@ -153,7 +175,7 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         hist = {p.uid: p.values for p in series}
         df = _long(series)
         base_models = ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta"] + (["AutoARIMA"] if arima else [])
-        eng = StatsForecastEngine(base_models)
+        eng = StatsForecastEngine(base_models, refit=True)  # independent windows for the nested simulation
         parts = []
         for m in base_models:  # one CV per model so a cache can be reused when models are added
             cached = cache / f"cv_{name}_{m}.pkl" if cache else None
@@ -183,25 +205,34 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
                 results.append(dict(data=name, method=method, kind=kind, n=len(g), mase=g["mase"].mean(),
                                     cov80=g["cov80"].mean()))
 
+        if not explore:  # headline: the product re-run at each outer origin (truly nested)
+            add("**default engine** (product re-run per origin)", nested_product(daily_by, cutoffs, settings, series))
+            rs = settings.model_copy(update={"forecast": fs.model_copy(update={"backtest_refit": True})})
+            add("default engine, backtest_refit=True", nested_product(daily_by, cutoffs, rs, series))
         variants = {
-            "default": (fs.models, fs.selection_tolerance, fs.ratio_method),
-            "default, ratios direct": (fs.models, fs.selection_tolerance, "direct"),
-            "default, ratios auto": (fs.models, fs.selection_tolerance, "auto"),
-            "default, tolerance 0 (pure best MASE)": (fs.models, 0.0, fs.ratio_method),
+            "sim: default choice rule": (fs.models, fs.selection_tolerance, fs.ratio_method),
+            "sim: ratios direct": (fs.models, fs.selection_tolerance, "direct"),
+            "sim: ratios auto": (fs.models, fs.selection_tolerance, "auto"),
+            "sim: tolerance 0 (pure best MASE)": (fs.models, 0.0, fs.ratio_method),
         }
         if explore:  # the grid behind the defaults (see BENCHMARKS.md)
             plain = ["HistoricAverage", "SeasonalNaive", "AutoETS", "AutoTheta", "Ensemble"]
             for tol in (0.0, 0.05, 0.1, 0.15, 0.2, 0.3):
                 for extra in ([], ["Naive"]):
                     for ratio in ("components", "direct", "auto"):
-                        label = f"explore: tolerance {tol}, {'+Naive' if extra else 'no Naive'}, ratios {ratio}"
+                        label = f"sim: tolerance {tol}, {'+Naive' if extra else 'no Naive'}, ratios {ratio}"
                         variants[label] = (plain + extra, tol, ratio)
         if arima:
-            variants["default + AutoARIMA"] = ([*fs.models, "AutoARIMA", "Ensemble3"], fs.selection_tolerance, fs.ratio_method)
+            variants["sim: + AutoARIMA candidates"] = ([*fs.models, "AutoARIMA", "Ensemble3"], fs.selection_tolerance, fs.ratio_method)
         if not explore:  # product path: selection backtest + final fit, as forecast_and_allocate runs it
             _, w, c = timed(lambda: build_forecasts(daily_by, settings, last))
             TIMES.append(dict(data=name, what="product path, statsforecast: 4-origin backtest of every "
                               "candidate + choice + final fit", wall=w, cpu=c))
+            cd = daily_by[S.CAMPAIGN]
+            window = ((last - pd.Timedelta(days=6)).date(), last.date())
+            _, w, c = timed(lambda: allocate_budget(cd, fs, window=window))
+            TIMES.append(dict(data=name, what=f"budget: curves with {fs.bootstrap_samples} bootstrap samples "
+                              "+ allocation, all campaigns", wall=w, cpu=c))
             if prophet:
                 ps = settings.model_copy(update={"forecast": fs.model_copy(update={"engine": "prophet"})})
                 _, w, c = timed(lambda: build_forecasts(daily_by, ps, last))

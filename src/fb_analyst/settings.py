@@ -180,6 +180,10 @@ class ForecastSettings(BaseModel):
         0.15, ge=0, description="A simpler model (the historic mean first) within this relative backtest "
         "MASE of the best is chosen instead: a few backtest weeks cannot tell smaller gains from luck.",
     )
+    backtest_refit: bool = Field(
+        False, description="Re-estimate statsforecast parameters at every backtest origin (about 4x slower); "
+        "False estimates them at the first origin and updates the state with later data.",
+    )
     max_gap_days: int = Field(
         3, ge=0, description="Gaps up to this many days are interpolated; history before a longer gap is dropped."
     )

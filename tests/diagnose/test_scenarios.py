@@ -83,7 +83,8 @@ def test_planted_cause_over_seeds(scenario, run_scenario):
               for seed in SEEDS]
     hit = sum(s.hit for s in scores) / len(scores)
     assert hit >= MIN_HIT.get(scenario, 0.75), scores
-    assert sum(s.false_supported > 0 for s in scores) <= 1, scores
+    # measured over 10 seeds: 0-40% of runs carry a false supported hypothesis, none without a change
+    assert sum(s.false_supported > 0 for s in scores) <= (0 if scenario in ("no_change", "trend_weekly") else 2), scores
 
 
 def test_metrics_and_dimensions_arguments(run_scenario, settings):

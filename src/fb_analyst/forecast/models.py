@@ -26,6 +26,8 @@ OUT_COLS = ("mean", *BOUNDS)
 MODEL_ORDER = ("HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta", "AutoARIMA", "Ensemble")
 SIMPLE_MODELS = ("HistoricAverage", "Naive")
 ENSEMBLE_MEMBERS = ("AutoETS", "AutoTheta", "AutoARIMA")
+#: statsforecast models without ``forward``: always refitted at every backtest origin.
+NO_FORWARD = frozenset({"HistoricAverage"})
 
 
 class Forecaster(Protocol):
@@ -70,16 +72,22 @@ def _to_long(wide: pd.DataFrame, models: Sequence[str], id_cols: Sequence[str]) 
 
 
 class StatsForecastEngine:
-    """Nixtla statsforecast, single process (``n_jobs=1``); convergence warnings are silenced."""
+    """Nixtla statsforecast, single process (``n_jobs=1``); convergence warnings are silenced.
+
+    ``refit=False`` (default): in the backtest, a model's parameters are estimated at the first
+    origin and later origins update its state with the newer data (statsforecast's ``forward``),
+    about 4x faster than re-estimating at every origin; no origin ever sees data after it.
+    Models without ``forward`` (the historic mean) are always refitted, which is trivial for them.
+    """
 
     name = "statsforecast"
 
-    def __init__(self, models: Sequence[str], season: int = 7):
+    def __init__(self, models: Sequence[str], season: int = 7, refit: bool = False):
         self.models = [m for m in MODEL_ORDER if m in set(models)]
         unknown = set(models) - set(MODEL_ORDER)
         if unknown:
             raise UnknownNameError("forecast model", sorted(unknown)[0], MODEL_ORDER)
-        self.season = season
+        self.season, self.refit = season, refit
 
     def candidates(self, tier: str) -> list[str]:
         if tier == "simple":
@@ -93,12 +101,20 @@ class StatsForecastEngine:
         return StatsForecast(models=[_statsforecast_model(m, self.season) for m in fit], freq="D", n_jobs=1), fit
 
     def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame:
-        sf, fit = self._sf(models)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
-            warnings.filterwarnings("ignore", category=RuntimeWarning)
-            wide = sf.cross_validation(df=df, h=h, n_windows=n_windows, step_size=h, level=list(LEVELS))
-        return _to_long(wide.reset_index(drop="unique_id" in wide.columns), fit, ("unique_id", "ds", "cutoff", "y"))
+        parts = []
+        for refit, group in ((True, [m for m in models if self.refit or m in NO_FORWARD]),
+                             (False, [m for m in models if not self.refit and m not in NO_FORWARD])):
+            sf, fit = self._sf(group)
+            if not fit:
+                continue
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
+                warnings.filterwarnings("ignore", category=RuntimeWarning)
+                wide = sf.cross_validation(df=df, h=h, n_windows=n_windows, step_size=h, level=list(LEVELS),
+                                           refit=refit)
+            parts.append(_to_long(wide.reset_index(drop="unique_id" in wide.columns), fit,
+                                  ("unique_id", "ds", "cutoff", "y")))
+        return pd.concat(parts, ignore_index=True)
 
     def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame:
         sf, fit = self._sf(models)
@@ -169,10 +185,10 @@ class ProphetEngine:
         return pd.concat(parts, ignore_index=True)
 
 
-def make_engine(name: str, models: Sequence[str], seed: int = 0) -> Forecaster:
+def make_engine(name: str, models: Sequence[str], seed: int = 0, refit: bool = False) -> Forecaster:
     """The engine named in settings (``statsforecast`` or ``prophet``)."""
     if name == "statsforecast":
-        return StatsForecastEngine(models)
+        return StatsForecastEngine(models, refit=refit)
     if name == "prophet":
         return ProphetEngine(seed=seed)
     raise UnknownNameError("forecast engine", name, ["statsforecast", "prophet"])
