@@ -20,7 +20,7 @@ import pandas as pd
 def connect(backend: str = "duckdb", **kwargs: Any) -> Any:
     """Return an Ibis backend. ``duckdb`` (in-memory unless ``database=`` is given) or ``pyspark``."""
     if backend == "duckdb":
-        return ibis.duckdb.connect(**kwargs)
+        return _quiet(ibis.duckdb.connect(**kwargs))
     if backend == "pyspark":
         from pyspark.sql import SparkSession
 
@@ -46,8 +46,14 @@ _DEFAULT: dict[str, Any] = {}
 def default_connection() -> Any:
     """A process-wide in-memory DuckDB connection (lazy)."""
     if "duckdb" not in _DEFAULT:
-        _DEFAULT["duckdb"] = ibis.duckdb.connect()
+        _DEFAULT["duckdb"] = _quiet(ibis.duckdb.connect())
     return _DEFAULT["duckdb"]
+
+
+def _quiet(con: Any) -> Any:
+    """No DuckDB progress bar: it writes to the terminal under Rich's own progress display."""
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
 
 
 def read_canonical(path: str | Path, con: Any | None = None) -> ibis.Table:

@@ -274,7 +274,9 @@ class SegmentTables:
     ``<kpi>_abs_delta`` and ``<kpi>_rel_delta`` (current vs baseline) for every KPI and measure;
     ``spend_share_w`` (segment spend / account spend in window ``w``). Floats are NaN where
     undefined; :meth:`to_json_records` gives strict JSON with the reasons. ``account`` holds the
-    account totals row (same columns) the shares are relative to.
+    account totals row (same columns) the shares are relative to. ``pair_min_spend_share`` > 0:
+    pair rows were kept only when their spend share reached it in at least one window
+    (single-dimension rows are all kept; see :func:`compare_segments`).
     """
 
     frame: pd.DataFrame
@@ -284,6 +286,7 @@ class SegmentTables:
     pairs: bool
     min_spend_share: float
     dependent_pairs: dict[str, str] = field(default_factory=dict)
+    pair_min_spend_share: float = 0.0
 
     def table(self, *dims: str) -> pd.DataFrame:
         """Rows of one dimension (``table("campaign")``) or one pair (``table("campaign", "platform")``).
@@ -304,7 +307,10 @@ class SegmentTables:
         """Strict-JSON records (no NaN/inf). Each has the segment keys, per window the row count,
         measures, KPIs, ratio-KPI coverage and spend share, the deltas, and ``undefined``:
         {"<kpi>_<window>": reason} for every KPI without a value ({"<window>": reason} when the
-        segment has no row in that window). ``full=True`` adds every other frame column."""
+        segment has no row in that window). ``full=True`` adds every other frame column.
+
+        Built column by column (the same values and reasons as :func:`kpi_value_from_row` per
+        row, which this replaced: row-by-row conversion dominated the report step at 1M+ rows)."""
         cols = list(SEGMENT_KEYS)
         for w in WINDOW_NAMES:
             cols += [f"{N_ROWS}_{w}", f"spend_share_{w}"]
@@ -312,21 +318,76 @@ class SegmentTables:
         cols += [f"{k}_{d}_delta" for k in KPIS for d in ("abs", "rel")]
         if full:
             cols += [c for c in self.frame.columns if c not in cols]
-        records = []
-        for row in self.frame.to_dict("records"):
-            rec = {c: json_safe(row[c]) for c in cols}
-            undefined = {}
-            for w in WINDOW_NAMES:
-                if row[f"{N_ROWS}_{w}"] == 0:
-                    undefined[w] = f"no rows in the {w} window"
+        frame = self.frame
+        n = len(frame)
+        values = [_json_column(frame[c].to_numpy()) for c in cols]
+        undefined: list[dict[str, str]] = [{} for _ in range(n)]
+        for w in WINDOW_NAMES:
+            absent = frame[f"{N_ROWS}_{w}"].to_numpy() == 0
+            for i in np.flatnonzero(absent):
+                undefined[i][w] = f"no rows in the {w} window"
+            for k in KPIS.values():
+                reasons = _undefined_reasons(k, frame, f"_{w}")
+                if reasons is None:
                     continue
-                for k in KPIS:
-                    v = kpi_value_from_row(k, row, f"_{w}")
-                    if v.value is None:
-                        undefined[f"{k}_{w}"] = v.undefined_reason
-            rec["undefined"] = undefined
+                key = f"{k.name}_{w}"
+                for i in np.flatnonzero(~absent & (reasons != None)):  # noqa: E711 - object array
+                    undefined[i][key] = reasons[i]
+        records = []
+        for row, und in zip(zip(*values), undefined):
+            rec = dict(zip(cols, row))
+            rec["undefined"] = und
             records.append(rec)
         return records
+
+
+def _json_column(values: np.ndarray) -> list[Any]:
+    """A column as strict-JSON Python values (what :func:`json_safe` gives per cell)."""
+    if values.dtype.kind == "f":
+        out = values.astype(object)
+        out[~np.isfinite(values)] = None
+        return out.tolist()
+    if values.dtype.kind in "iub":
+        return values.tolist()
+    return [json_safe(v) for v in values]
+
+
+def _undefined_reasons(kpi: Any, frame: pd.DataFrame, suffix: str) -> np.ndarray | None:
+    """Per row, why ``kpi`` has no value (None where it has one), for rows with at least one row
+    in the window; the vectorised form of :func:`kpi_value_from_row`'s reasons."""
+    def col(name: str) -> np.ndarray:
+        return frame[name + suffix].to_numpy(dtype="float64", na_value=np.nan)
+
+    n = col(f"n_{kpi.name}")
+    out = np.full(len(frame), None, dtype=object)
+    if not kpi.is_ratio:
+        total = col(kpi.numerator)
+        out[(n == 0) | np.isnan(total)] = f"no rows with {kpi.numerator} known"
+        return out if (out != None).any() else None  # noqa: E711
+    num, den = col(f"{kpi.name}_num"), col(f"{kpi.name}_den")
+    missing = np.isnan(n) | (n == 0) | np.isnan(num) | np.isnan(den)
+    zero = ~missing & (den == 0)
+    out[zero & (num == 0)] = f"zero {kpi.denominator} and zero {kpi.numerator}"
+    out[zero & (num != 0)] = f"zero {kpi.denominator}"
+    out[missing] = f"no rows with {kpi.numerator} and {kpi.denominator} both known"
+    return out if (out != None).any() else None  # noqa: E711
+
+
+def _drop_small_pairs(cols: dict[str, np.ndarray], threshold: float) -> dict[str, np.ndarray]:
+    """Keep every non-pair row and the pair rows whose spend share (segment spend / account
+    spend, as in :func:`compare_segments`) reaches ``threshold`` in at least one window."""
+    level = cols["level"]
+    top = int(np.flatnonzero(level == 0)[0])
+    best = np.zeros(len(level))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for w in WINDOW_NAMES:
+            total = cols[f"spend_{w}"][top]
+            if total and not pd.isna(total):
+                best = np.fmax(best, np.nan_to_num(cols[f"spend_{w}"] / total))
+    keep = (level < 2) | (best >= threshold)
+    if keep.all():
+        return cols
+    return {c: v[keep] for c, v in cols.items()}
 
 
 def compare_segments(
@@ -336,6 +397,7 @@ def compare_segments(
     pairs: bool = True,
     min_spend_share: float = 0.0,
     dependent_pairs: bool = False,
+    pair_min_spend_share: float = 0.0,
 ) -> SegmentTables:
     """Baseline vs current for every present segment dimension (or ``dims``) and, with
     ``pairs``, every pair of them. ``min_spend_share`` keeps segments whose spend share reaches
@@ -345,11 +407,19 @@ def compare_segments(
     is in one campaign) has exactly the rows of the finer dimension's table, so it is skipped
     and listed in ``SegmentTables.dependent_pairs`` (``table("campaign", "ad")`` then returns
     the ad table); ``dependent_pairs=True`` computes them as pairs too.
+
+    ``pair_min_spend_share`` keeps a *pair* row only when its spend share reaches it in at least
+    one window (single-dimension rows are unaffected). ``fb-analyst run`` passes
+    ``diagnose.min_spend_share``: the pair segments the diagnosis would test, not the long tail of
+    tiny combinations (which made ``kpis.json`` hundreds of MB at 10M rows). Applied right after
+    the engine pass, before the KPI columns are built, so the dropped rows cost no memory after.
     """
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
     long, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
     cols = _wide(long)
     del long
+    if pairs and pair_min_spend_share > 0:
+        cols = _drop_small_pairs(cols, pair_min_spend_share)
     for w in WINDOW_NAMES:
         cols.update(kpi_columns(cols, suffix=f"_{w}"))
     cols.update(_deltas(cols, [k.name for k in ADDITIVE_KPIS + RATIO_KPIS] + [N_ROWS]))
@@ -376,7 +446,7 @@ def compare_segments(
     frame = _frame_in_order(cols, order)
     return SegmentTables(frame=frame, account=account.drop(list(SEGMENT_KEYS), errors="ignore"),
                          windows=windows, dimensions=tuple(dims), pairs=pairs, min_spend_share=min_spend_share,
-                         dependent_pairs=skipped)
+                         dependent_pairs=skipped, pair_min_spend_share=pair_min_spend_share if pairs else 0.0)
 
 
 # --- Account KPIs per window, the terminal summary and the JSON export ------------------------
@@ -427,15 +497,18 @@ class KpiTables(BaseModel):
     segments: list[dict[str, Any]]
 
 
-def kpi_tables(table: ibis.Table, windows: Windows, segments: SegmentTables | None = None) -> KpiTables:
+def kpi_tables(table: ibis.Table, windows: Windows, segments: SegmentTables | None = None,
+               daily: pd.DataFrame | None = None) -> KpiTables:
     """Account KPIs per window with deltas, the account daily series, and the segment tables.
 
     Without ``segments`` only single-dimension tables are exported (pairs multiply the size of
-    the JSON by ~15 on the bundled sample); pass ``compare_segments(...)`` to choose.
+    the JSON by ~15 on the bundled sample); pass ``compare_segments(...)`` to choose (``run``
+    passes pairs restricted by ``pair_min_spend_share``). ``daily``: an already computed
+    :func:`account_daily` of ``table`` (saves a scan of the table).
     """
     segments = segments or compare_segments(table, windows, pairs=False)
     account = {w: segments.account_kpis(w) for w in WINDOW_NAMES}
     deltas = {k: kpi_delta(account["baseline"][k], account["current"][k]) for k in KPIS}
-    daily = to_records(account_daily(table), by=[S.DATE])
+    daily = to_records(account_daily(table) if daily is None else daily, by=[S.DATE])
     return KpiTables(windows=windows, account=account, account_deltas=deltas, daily=daily,
                      segments=segments.to_json_records())

@@ -28,21 +28,22 @@ Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
    candidate is re-tested without the chosen segment's rows, in itself and in its reference (so
    a disjoint segment that only differed from a reference containing the cause drops out too);
    if what is left is no longer significant and practical it is *explained by* the chosen one.
-   Repeat on the rest. Then a hierarchical drill-down (``_drill_down``) lets at most three
-   sub-segments that carry a chosen segment's whole change replace it, and ``_prune`` drops a
-   chosen segment that the other chosen ones explain.
+   Repeat on the rest. Then a hierarchical drill-down (``refine.drill_down``) lets at most three
+   sub-segments that carry a chosen segment's whole change replace it, and ``refine.prune`` drops
+   a chosen segment that the other chosen ones explain.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from fb_analyst.diagnose.frames import WINDOW, Cube, CubeIndex, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
+from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
 from fb_analyst.diagnose.stats import ContrastTest, RateTest
 from fb_analyst.settings import DiagnoseSettings
 
@@ -289,52 +290,19 @@ def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings,
     return max(shares) >= settings.min_spend_share or not spend_share
 
 
-def decision_p(t: RateTest, ct: ContrastTest | None, segment: bool, searched: int = 1) -> float | None:
-    """The p-value a candidate is judged by.
-
-    The whole account: its own-baseline test. A segment: two tests of "this segment changed" --
-    against its own baseline (robust when the segment is most of the account) and day-matched
-    against the rest of the account (shared daily shocks cancel, so smaller segments gain power)
-    -- combined as ``min(1, 2 * min(p_own, p_contrast))`` (Bonferroni over the pair). A localised
-    element also carries the Bonferroni factor of its search (``searched``).
-    """
-    ps = [p for p in (t.p_value, ct.p_value if (segment and ct is not None) else None) if p is not None]
-    if not ps:
-        return None
-    p = min(ps) * (2 if segment and len(ps) == 2 else 1)
-    return min(1.0, p * max(searched, 1))
-
-
-def _significant(t: RateTest, ct: ContrastTest | None, segment: bool, p_cut: float,
-                 settings: DiagnoseSettings, trend: Any = None, searched: int = 1) -> bool:
-    """Significant (decision p <= the BH cut-off) and practical (the own change is at least
-    ``min_effect``); with a fatigue trend: the trend is a significant decay and the own change a drop."""
-    if t.log_ratio is None or abs(math.expm1(t.log_ratio)) < settings.min_effect:
-        return False
-    if trend is not None:
-        return (trend.p_value is not None and trend.p_value <= p_cut and (trend.slope_per_day or 0) < 0
-                and t.log_ratio < 0)
-    p = decision_p(t, ct, segment, searched)
-    return p is not None and p <= p_cut
-
-
-def _gain(t: RateTest) -> float:
-    return (t.cur_num - t.expected_num) ** 2 / t.expected_num if t.expected_num > 0 else 0.0
-
-
 def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings: DiagnoseSettings) -> None:
     """Greedy explanation per KPI (module doc, step 4); sets chosen/explained_by/residual in place."""
     for kpi in sorted({c.metric for c in cands}):
         pool = [i for i, c in enumerate(cands)
-                if c.metric == kpi and _significant(c.test, c.contrast, bool(c.segment), cuts[i], settings,
+                if c.metric == kpi and is_significant(c.test, c.contrast, bool(c.segment), cuts[i], settings,
                                                     c.extra.get("trend"), c.extra.get("searched", 1))]
         for i in pool:
-            cands[i].gain = _gain(cands[i].test)
+            cands[i].gain = explained_chi2(cands[i].test)
         removed = np.zeros(len(idx.cube.frame), bool)
         current = {i: cands[i].test for i in pool}
         inc = idx.include
         while pool:
-            best = max(pool, key=lambda i: (_gain(current[i]), -len(cands[i].segment)))
+            best = max(pool, key=lambda i: (explained_chi2(current[i]), -len(cands[i].segment)))
             cands[best].chosen = True
             cands[best].extra["test_used"] = current[best]
             pool.remove(best)
@@ -357,7 +325,7 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left
                 trend = cands[i].extra.get("trend") if not overlap else None
-                if _significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend,
+                if is_significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend,
                                 cands[i].extra.get("searched", 1)):
                     still.append(i)
                 else:
@@ -365,85 +333,5 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
             pool = still
         chosen = [i for i, c in enumerate(cands) if c.metric == kpi and c.chosen]
         for i in sorted(chosen, key=lambda i: len(cands[i].segment)):
-            _drill_down(idx, cands, i, cuts, settings)
-        _prune(idx, cands, kpi, cuts, settings)
-
-
-#: Most child segments that may replace a parent in the drill-down.
-MAX_DRILL = 3
-
-
-def _subset(a: np.ndarray, b: np.ndarray) -> bool:
-    """Rows of ``a`` all inside ``b``."""
-    return not bool((a & ~b).any())
-
-
-def _drill_down(idx: CubeIndex, cands: list[Candidate], p: int, cuts: list[float],
-                settings: DiagnoseSettings) -> None:
-    """Hierarchical follow-up of a chosen segment P: its sub-segments are tested at
-    ``alpha / n_children`` (Bonferroni within P, valid once P itself is rejected -- hierarchical
-    testing); when at most ``MAX_DRILL`` minimal ones carry P's change and the rest of P shows no
-    change at ``alpha``, they replace P. Their q-value is the hierarchical adjusted p-value
-    ``max(q_P, n_children * p_child)``. This localises an account-wide-looking change to the
-    country or ad that drives it when the child alone did not pass the run-wide FDR."""
-    parent = cands[p]
-    if parent.test.log_ratio is None:
-        return
-    kids = [i for i, c in enumerate(cands) if i != p and c.metric == parent.metric
-            and c.mask.sum() < parent.mask.sum() and _subset(c.mask, parent.mask)]
-    if not kids:
-        return
-    level = settings.alpha / len(kids)
-    hits = [i for i in kids if (cands[i].p_value or 1.0) <= level and cands[i].test.log_ratio is not None
-            and abs(math.expm1(cands[i].test.log_ratio)) >= settings.min_effect
-            and cands[i].test.log_ratio * parent.test.log_ratio > 0]
-    leaves = [i for i in hits if not any(j != i and _subset(cands[j].mask, cands[i].mask)
-                                         and (cands[j].mask.sum() < cands[i].mask.sum() or j < i) for j in hits)]
-    if not 1 <= len(leaves) <= MAX_DRILL:
-        return
-    union = np.zeros_like(parent.mask)
-    for i in leaves:
-        union |= cands[i].mask
-    rest = parent.mask & ~union
-    t = idx.test(rest, parent.metric, parent.strata, settings.alpha) if rest.any() else None
-    if t is not None and t.p_value is not None and t.p_value <= settings.alpha and t.log_ratio is not None \
-            and abs(math.expm1(t.log_ratio)) >= settings.min_effect:
-        return
-    best = max(leaves, key=lambda i: _gain(cands[i].test))
-    for i in leaves:
-        c = cands[i]
-        c.chosen, c.explained_by, c.residual, c.residual_contrast = True, None, None, None
-        c.q_value = max(parent.q_value or 0.0, min(1.0, len(kids) * (c.p_value or 1.0)))
-        c.extra["drilled_from"] = p
-    parent.chosen, parent.explained_by, parent.residual = False, best, t
-
-
-def _prune(idx: CubeIndex, cands: list[Candidate], kpi: str, cuts: list[float], settings: DiagnoseSettings) -> None:
-    """Drop a chosen segment that the other chosen ones explain: without their rows (supersets of
-    it excepted) what is left of it is no longer significant. Weakest (smallest G) first, until
-    nothing changes -- e.g. 'gender=male' chosen beside 'country=US' when only US changed."""
-    changed = True
-    while changed:
-        changed = False
-        chosen = sorted([i for i, c in enumerate(cands) if c.metric == kpi and c.chosen],
-                        key=lambda i: _gain(cands[i].test))
-        for i in chosen:
-            c = cands[i]
-            others = [j for j in chosen if j != i and not _subset(c.mask, cands[j].mask)]
-            cover = np.zeros_like(c.mask)
-            for j in others:
-                cover |= cands[j].mask
-            if not (cover & c.mask).any():
-                continue
-            rest = c.mask & ~cover
-            t = idx.test(rest, kpi, c.strata, settings.alpha) if rest.any() else None
-            ct = idx.contrast(rest, ~c.mask & ~cover, kpi, c.strata, settings.alpha) if (
-                t is not None and c.segment) else None
-            if t is not None and _significant(t, ct, bool(c.segment), cuts[i], settings, None,
-                                              c.extra.get("searched", 1)):
-                continue
-            c.chosen = False
-            c.explained_by = max(others, key=lambda j: int((cands[j].mask & c.mask).sum()))
-            c.residual, c.residual_contrast = t, ct
-            changed = True
-            break
+            drill_down(idx, cands, i, cuts, settings)
+        prune(idx, cands, kpi, cuts, settings)

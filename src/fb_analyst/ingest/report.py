@@ -126,12 +126,20 @@ class IngestResult:
     quarantine: pd.DataFrame
 
 
-def write_ingest_outputs(result: IngestResult, out_dir: Path) -> None:
-    """Write canonical.parquet, data_quality.json and quarantine.csv into ``out_dir``."""
+def write_ingest_outputs(result: IngestResult, out_dir: Path, canonical_parquet: Path | None = None) -> None:
+    """Write canonical.parquet, data_quality.json and quarantine.csv into ``out_dir``.
+
+    ``canonical_parquet``: an already written ``result.table.to_parquet(...)`` file (``run`` writes
+    one early for its parallel forecast process); it is copied instead of writing the table again."""
+    import shutil
+
     from fb_analyst.outputs import write_csv, write_json
 
     out_dir = Path(out_dir)
-    result.table.to_parquet(out_dir / "canonical.parquet")
+    if canonical_parquet is not None and Path(canonical_parquet).is_file():
+        shutil.copyfile(canonical_parquet, out_dir / "canonical.parquet")
+    else:
+        result.table.to_parquet(out_dir / "canonical.parquet")
     write_json(result.report, out_dir / "data_quality.json")
     write_csv(result.quarantine, out_dir / "quarantine.csv")
 

@@ -17,7 +17,7 @@ import ibis
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from fb_analyst.pipeline.steps import PLAN, Context, ProgressFn, StageOutcome, execute_step
+from fb_analyst.pipeline.steps import PLAN, Context, ProgressFn, StageOutcome, Step, execute_step
 
 
 def field_of(obj: Any, name: str, default: Any = None) -> Any:
@@ -129,6 +129,9 @@ class Analysis:
     forecast: Any
     stages: tuple[StageOutcome, ...]
     headline: Headline
+    #: With ``analyse(parallel=True)``: a Parquet copy of ``table`` (written once for the parallel
+    #: forecast process; the report step publishes it as canonical.parquet), in a temporary folder.
+    canonical_parquet: Path | None = None
 
     def stage(self, name: str) -> StageOutcome | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -147,6 +150,7 @@ def analyse(
     con: Any = None,
     ingest: Any = None,
     stages: Collection[str] | None = None,
+    parallel: bool = False,
 ) -> Analysis:
     """Run the analysis plan in memory (no file writes) and return the frozen :class:`Analysis`.
 
@@ -154,6 +158,9 @@ def analyse(
     ``ibis.Table`` (e.g. the dashboard's filtered table), optionally with its ``ingest`` result.
     ``stages``: names of the steps to run (default all); the others are recorded as skipped
     "not requested" (the dashboard and tests use it to leave out slow stages).
+    ``parallel``: overlap independent work (the embedding-model load in a thread, the forecast
+    stage in a child process alongside diagnose/creative; :mod:`fb_analyst.pipeline.overlap`).
+    Same results and stage records; used by ``fb-analyst run``.
     """
     from fb_analyst.settings import Settings
 
@@ -174,17 +181,42 @@ def analyse(
     else:
         items = [inputs_or_table] if isinstance(inputs_or_table, (str, Path)) else list(inputs_or_table)
         ctx.inputs = [str(p) for p in items]
-    for step in steps:
-        if stages is not None and step.name not in stages:
-            ctx.outcomes.append(StageOutcome(name=step.name, status="skipped", seconds=0.0,
-                                             reason="not requested by the caller"))
-            if progress:
-                progress(step.name, "skipped", "not requested by the caller")
-            continue
-        execute_step(step, ctx, progress)
+    wanted = {st.name for st in steps if stages is None or st.name in stages}
+    warmup = forecast = None
+    try:
+        for step in steps:
+            if stages is not None and step.name not in stages:
+                ctx.outcomes.append(StageOutcome(name=step.name, status="skipped", seconds=0.0,
+                                                 reason="not requested by the caller"))
+                if progress:
+                    progress(step.name, "skipped", "not requested by the caller")
+                continue
+            if parallel and step.name == "creative" and warmup is not None:
+                warmup.join()
+            if parallel and step.name == "forecast" and forecast is not None:
+                step = Step(step.name, step.produces, step.needs, forecast.result)
+            execute_step(step, ctx, progress)
+            if not parallel:
+                continue
+            if warmup is None and ctx.table is not None and "creative" in wanted:
+                from fb_analyst.pipeline.overlap import EmbedderWarmup, has_creative_text
+
+                if has_creative_text(ctx.table):
+                    warmup = EmbedderWarmup(settings)
+            if step.name == "windows" and ctx.windows is not None and "forecast" in wanted:
+                from fb_analyst.pipeline.overlap import ParallelForecast
+
+                forecast = ParallelForecast(ctx)
+    except BaseException:
+        if forecast is not None:
+            forecast.cleanup()
+        raise
+    if forecast is not None:
+        forecast.shutdown()
     stages = tuple(ctx.outcomes)
     return Analysis(
         table=ctx.table, ingest=ctx.ingest, windows=ctx.windows, account=ctx.account, daily=ctx.daily,
         segments=ctx.segments, diagnosis=ctx.diagnosis, creative=ctx.creative, forecast=ctx.forecast,
         stages=stages, headline=make_headline(ctx.account, ctx.diagnosis, stages),
+        canonical_parquet=forecast.parquet if forecast is not None else None,
     )

@@ -16,6 +16,7 @@ import dataclasses
 import glob
 import hashlib
 import platform
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -151,11 +152,12 @@ def _write_stage_outputs(analysis: Analysis, staging: Path, drift: Any) -> None:
         if drift is not None:
             report = ingest.report.model_copy(update={"drift": drift.model_dump(mode="json")})
             ingest = dataclasses.replace(ingest, report=report)
-        write_ingest_outputs(ingest, staging)
+        write_ingest_outputs(ingest, staging, canonical_parquet=analysis.canonical_parquet)
     if analysis.windows is not None and analysis.segments is not None:
         from fb_analyst.segments import kpi_tables
 
-        write_json(kpi_tables(analysis.table, analysis.windows, analysis.segments), staging / "kpis.json")
+        write_json(kpi_tables(analysis.table, analysis.windows, analysis.segments, daily=analysis.daily),
+                   staging / "kpis.json")
     if analysis.diagnosis is not None:
         write_json(analysis.diagnosis, staging / "hypotheses.json")
     if analysis.creative is not None:
@@ -192,7 +194,7 @@ def run_pipeline(
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         cb = _RichProgress(bar, console, total=len(PLAN) + 1)
-        analysis = analyse(inputs, spec, settings, progress=cb, stages=stages)
+        analysis = analyse(inputs, spec, settings, progress=cb, stages=stages, parallel=True)
         cb("report", "start", None)
         t_report = time.perf_counter()
         try:
@@ -221,6 +223,9 @@ def run_pipeline(
         except Exception as exc:  # a failure while writing is the report stage's failure
             log.error("stage_failed", stage="report", error=f"{type(exc).__name__}: {exc}")
             raise StageError("report", f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            if analysis.canonical_parquet is not None:  # the parallel forecast's temporary copy
+                shutil.rmtree(analysis.canonical_parquet.parent, ignore_errors=True)
         log.info("stage_done", stage="report", status="ok", seconds=report_stage.seconds)
         cb("report", "ok", f"wrote {len(names)} files to {out}")
     if snapshot is not None:

@@ -155,7 +155,11 @@ def _run_windows(ctx: Context) -> tuple[Any, str | None]:
 
 def _run_segments(ctx: Context) -> tuple[Any, str | None]:
     compare_segments = load_stage("fb_analyst.segments", "compare_segments")
-    return compare_segments(ctx.table, ctx.windows, dims=None, pairs=True), None
+    # Pairs only above the diagnosis' spend-share floor: the long tail of tiny combinations is
+    # what nobody reads and what made kpis.json hundreds of MB (BENCHMARKS.md, "Whole run").
+    share = ctx.settings.diagnose.min_spend_share
+    tables = compare_segments(ctx.table, ctx.windows, dims=None, pairs=True, pair_min_spend_share=share)
+    return tables, f"{len(tables.frame):,} segment rows (pairs with spend share >= {share:.0%})"
 
 
 def _run_diagnose(ctx: Context) -> tuple[Any, str | None]:
