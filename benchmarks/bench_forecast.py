@@ -175,10 +175,11 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
         hist = {p.uid: p.values for p in series}
         df = _long(series)
         base_models = ["HistoricAverage", "Naive", "SeasonalNaive", "AutoETS", "AutoTheta"] + (["AutoARIMA"] if arima else [])
-        eng = StatsForecastEngine(base_models, refit=True)  # independent windows for the nested simulation
+        eng = StatsForecastEngine(base_models, refit=True, ets_model=fs.ets_model)  # independent windows for the nested simulation
         parts = []
         for m in base_models:  # one CV per model so a cache can be reused when models are added
-            cached = cache / f"cv_{name}_{m}.pkl" if cache else None
+            tag = f"{m}_{fs.ets_model}" if m == "AutoETS" else m
+            cached = cache / f"cv_{name}_{tag}.pkl" if cache else None
             if cached is not None and cached.exists():
                 parts.append(pd.read_pickle(cached))
                 continue

@@ -2,7 +2,11 @@
 
 Each measurement is a fresh process (`/usr/bin/time -v .venv/bin/fb-analyst run INPUT --out DIR`), so
 the time includes Python start-up, imports and the embedding-model load; peak memory is the maximum
-resident set size the kernel reports. Per-stage seconds come from the run's own ``run.json``.
+resident set size the kernel reports (the largest single process: ``run`` computes the forecast in a
+child process alongside the diagnosis, whose own peak is in the forecast stage's detail and in
+``forecast_child_peak_mib``). CPU seconds (user + system, the child included) are recorded too:
+on a shared machine they move much less with the load than the wall time. Per-stage seconds
+come from the run's own ``run.json``; the 1-minute load average is taken before each run.
 
 Generated inputs (``fb_analyst.sample``, scenario no_change, seed 0, 56 days, scale = rows / 26,400)
 are written once to ``benchmarks/data/ads_<rows>.parquet`` (gitignored; shared with bench_kpis.py).
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import shutil
@@ -46,18 +51,25 @@ def generated_input(rows: int) -> Path:
 
 def run_once(path: Path, out: Path, timeout: int) -> dict:
     shutil.rmtree(out, ignore_errors=True)
+    load = os.getloadavg()[0]
     proc = subprocess.run(["/usr/bin/time", "-v", str(CLI), "run", str(path), "--out", str(out)],
                           capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     err = proc.stderr
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", err)
     h, m, s = (float(g) if g else 0.0 for g in wall.groups())
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", err).group(1))
-    stages = {}
+    cpu = sum(float(re.search(rf"{k} time \(seconds\): ([\d.]+)", err).group(1)) for k in ("User", "System"))
+    stages, child_peak = {}, None
     manifest = out / "run.json"
     if proc.returncode == 0 and manifest.exists():
         data = json.loads(manifest.read_text())
         stages = {s["name"]: (s["seconds"] if s["status"] == "ok" else s["status"]) for s in data["stages"]}
-    return {"exit_code": proc.returncode, "seconds": h * 3600 + m * 60 + s, "peak_mib": rss_kb / 1024,
+        for st in data["stages"]:
+            found = re.search(r"parallel process in ([\d.]+) s \(peak (\d+) MiB\)", st.get("detail") or "")
+            if st["name"] == "forecast" and found:
+                stages["forecast"], child_peak = float(found.group(1)), float(found.group(2))
+    return {"exit_code": proc.returncode, "seconds": h * 3600 + m * 60 + s, "cpu_seconds": cpu,
+            "peak_mib": rss_kb / 1024, "forecast_child_peak_mib": child_peak, "load_avg_1m": load,
             "stages": stages, "tail": "" if proc.returncode == 0 else err[-2000:]}
 
 
@@ -68,6 +80,7 @@ def measure(case: str, path: Path, repeats: int, timeout: int) -> dict:
         "case": case, "input": str(path.relative_to(ROOT)), "repeats": repeats, "ok_runs": len(ok),
         "median_seconds": statistics.median(r["seconds"] for r in ok) if ok else None,
         "median_peak_mib": statistics.median(r["peak_mib"] for r in ok) if ok else None,
+        "median_cpu_seconds": statistics.median(r["cpu_seconds"] for r in ok) if ok else None,
         "stages_last_run": ok[-1]["stages"] if ok else {}, "runs": runs,
         "machine": f"{platform.machine()}, {platform.python_version()}",
     }
@@ -85,15 +98,18 @@ def main() -> None:
     args = parser.parse_args()
     cases = [] if args.no_sample else [("sample", SAMPLE)]
     cases += [(f"{rows // 1_000_000}M" if rows >= 1_000_000 else str(rows), generated_input(rows)) for rows in args.rows]
-    print("| input | runs | median wall time | median peak memory | slowest stages (last run) |")
-    print("|---|---:|---:|---:|---|")
+    print("| input | runs | median wall time | median CPU time | median peak memory | load avg | stages (last run; "
+          "forecast overlaps diagnose+creative) |")
+    print("|---|---:|---:|---:|---:|---:|---|")
     for case, path in cases:
         r = measure(case, path, args.repeats, args.timeout)
         stages = {k: v for k, v in r["stages_last_run"].items() if isinstance(v, (int, float))}
-        top = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(stages.items(), key=lambda kv: -kv[1])[:3])
+        top = ", ".join(f"{k} {v:.1f}s" for k, v in stages.items())
         t = "failed" if r["median_seconds"] is None else f"{r['median_seconds']:.1f} s"
+        cpu = "" if r["median_cpu_seconds"] is None else f"{r['median_cpu_seconds']:.1f} s"
         mem = "" if r["median_peak_mib"] is None else f"{r['median_peak_mib']:.0f} MiB"
-        print(f"| {case} | {r['ok_runs']}/{r['repeats']} | {t} | {mem} | {top} |", flush=True)
+        loads = "-".join(f"{x['load_avg_1m']:.1f}" for x in r["runs"])
+        print(f"| {case} | {r['ok_runs']}/{r['repeats']} | {t} | {cpu} | {mem} | {loads} | {top} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -220,7 +220,8 @@ def forecast_series(
     """
     settings = settings or Settings()
     fs = settings.forecast
-    engine = engine or make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit)
+    engine = engine or make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit,
+                         ets_model=fs.ets_model)
     values = values.asfreq("D")
     ran = ran if ran is not None else pd.Series(True, index=values.index)
     p = prepare_series("s0", key or {"level": "account"}, metric, values, ran, horizon=fs.horizon,

@@ -42,14 +42,14 @@ class Forecaster(Protocol):
     def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame: ...
 
 
-def _statsforecast_model(name: str, season: int):  # noqa: ANN202 - statsforecast model instance
+def _statsforecast_model(name: str, season: int, ets_model: str = "ZZA"):  # noqa: ANN202 - a statsforecast model
     from statsforecast import models as M
 
     makers = {
         "HistoricAverage": lambda: M.HistoricAverage(),
         "Naive": lambda: M.Naive(),
         "SeasonalNaive": lambda: M.SeasonalNaive(season_length=season),
-        "AutoETS": lambda: M.AutoETS(season_length=season),
+        "AutoETS": lambda: M.AutoETS(season_length=season, model=ets_model),
         "AutoTheta": lambda: M.AutoTheta(season_length=season),
         "AutoARIMA": lambda: M.AutoARIMA(season_length=season),
     }
@@ -82,12 +82,12 @@ class StatsForecastEngine:
 
     name = "statsforecast"
 
-    def __init__(self, models: Sequence[str], season: int = 7, refit: bool = False):
+    def __init__(self, models: Sequence[str], season: int = 7, refit: bool = False, ets_model: str = "ZZA"):
         self.models = [m for m in MODEL_ORDER if m in set(models)]
         unknown = set(models) - set(MODEL_ORDER)
         if unknown:
             raise UnknownNameError("forecast model", sorted(unknown)[0], MODEL_ORDER)
-        self.season, self.refit = season, refit
+        self.season, self.refit, self.ets_model = season, refit, ets_model
 
     def candidates(self, tier: str) -> list[str]:
         if tier == "simple":
@@ -98,7 +98,8 @@ class StatsForecastEngine:
         from statsforecast import StatsForecast
 
         fit = [m for m in models if m != "Ensemble"]
-        return StatsForecast(models=[_statsforecast_model(m, self.season) for m in fit], freq="D", n_jobs=1), fit
+        made = [_statsforecast_model(m, self.season, self.ets_model) for m in fit]
+        return StatsForecast(models=made, freq="D", n_jobs=1), fit
 
     def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame:
         parts = []
@@ -185,10 +186,10 @@ class ProphetEngine:
         return pd.concat(parts, ignore_index=True)
 
 
-def make_engine(name: str, models: Sequence[str], seed: int = 0, refit: bool = False) -> Forecaster:
+def make_engine(name: str, models: Sequence[str], seed: int = 0, refit: bool = False, ets_model: str = "ZZA") -> Forecaster:
     """The engine named in settings (``statsforecast`` or ``prophet``)."""
     if name == "statsforecast":
-        return StatsForecastEngine(models, refit=refit)
+        return StatsForecastEngine(models, refit=refit, ets_model=ets_model)
     if name == "prophet":
         return ProphetEngine(seed=seed)
     raise UnknownNameError("forecast engine", name, ["statsforecast", "prophet"])

@@ -49,7 +49,8 @@ def build_forecasts(
 ) -> tuple[list[SeriesForecast], str]:
     """Forecast every key x metric from per-day aggregates (``{'__account__': frame, dim: frame}``)."""
     fs = settings.forecast
-    engine = make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit)
+    engine = make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit,
+                         ets_model=fs.ets_model)
     method = fs.ratio_method
     common = dict(horizon=fs.horizon, origins=fs.backtest_origins, min_history_days=fs.min_history_days,
                   max_gap_days=fs.max_gap_days, outage_zero_share=fs.outage_zero_share)

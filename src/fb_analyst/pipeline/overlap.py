@@ -9,24 +9,26 @@ sequential order):
   creative step joins it before it embeds, so the model is loaded exactly once.
 * :class:`ParallelForecast`: the forecast/budget stage needs only the canonical table, the
   windows and the account daily series -- not the diagnosis or the creative analysis -- so it runs
-  in a separate *process* (statsforecast's fits hold the GIL: a thread would not overlap) while
+  in a separate *process* (``python -m fb_analyst.pipeline.overlap``; statsforecast's fits
+  hold the GIL, so a thread would not overlap) while
   the diagnosis and the creative analysis run here. The child reads the canonical table from a
   Parquet copy written once (:attr:`ParallelForecast.parquet`); the report step publishes that same
-  file as ``canonical.parquet`` instead of writing the table a second time. Any failure to start
-  the child (no DuckDB table, spawn refused, pool broken) falls back to running the stage in this
+  file as ``canonical.parquet`` instead of writing the table a second time. Any failure of the
+  child itself (cannot start, killed, a result that cannot be read back) falls back to running the stage in this
   process; an error *inside* the stage is raised here exactly as if it had run in-process.
 """
 
 from __future__ import annotations
 
 import atexit
+import os
+import pickle
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +90,7 @@ def _log_target() -> tuple[str | None, str | None, str]:
 
 
 def _forecast_child(parquet: str, settings: Any, windows: Any, daily: Any,
-                    logging_target: tuple[str | None, str | None, str]) -> tuple[Any, str | None, float]:
+                    logging_target: tuple[str | None, str | None, str]) -> tuple[Any, str | None, tuple[float, float]]:
     """Runs in the child process: the forecast step on the Parquet copy of the canonical table."""
     t0 = time.perf_counter()
     run_id, path, level = logging_target
@@ -102,16 +104,37 @@ def _forecast_child(parquet: str, settings: Any, windows: Any, daily: Any,
     ctx = Context(settings=settings, spec=None, con=None)
     ctx.table, ctx.windows, ctx.daily = read_canonical(parquet), windows, daily
     result, detail = _run_forecast(ctx)
-    return result, detail, time.perf_counter() - t0
+    import resource
+
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result, detail, (time.perf_counter() - t0, peak_mib)
+
+
+def _child_main(folder: str) -> int:
+    """``python -m fb_analyst.pipeline.overlap FOLDER``: read ``args.pkl``, write ``result.pkl``
+    (``("ok", value)`` or ``("error", exception)``). A plain subprocess rather than
+    multiprocessing: spawn would re-import the caller's ``__main__`` script in the child."""
+    work = Path(folder)
+    args = pickle.loads((work / "args.pkl").read_bytes())
+    try:
+        outcome: tuple[str, Any] = ("ok", _forecast_child(*args))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        outcome = ("error", exc)
+    try:
+        data = pickle.dumps(outcome)
+    except Exception:  # noqa: BLE001 - an unpicklable error: the parent re-runs in-process
+        return 1
+    (work / "result.tmp").write_bytes(data)
+    os.replace(work / "result.tmp", work / "result.pkl")
+    return 0
 
 
 class ParallelForecast:
-    """The forecast step submitted to a one-worker process pool (see the module docstring)."""
+    """The forecast step running in a child process (see the module docstring)."""
 
     def __init__(self, ctx: Any):
         self.parquet: Path | None = None
-        self.future: Future | None = None
-        self._pool: ProcessPoolExecutor | None = None
+        self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
         table = ctx.table
         need = ctx.settings.forecast.min_history_days
@@ -123,43 +146,56 @@ class ParallelForecast:
             atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
             self.parquet = self._dir / "canonical.parquet"
             table.to_parquet(self.parquet)  # exactly what the report step would write
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
-            self.future = self._pool.submit(_forecast_child, str(self.parquet), ctx.settings, ctx.windows,
-                                            ctx.daily, _log_target())
-            log.info("forecast.parallel_started", parquet=str(self.parquet))
+            args = (str(self.parquet), ctx.settings, ctx.windows, ctx.daily, _log_target())
+            (self._dir / "args.pkl").write_bytes(pickle.dumps(args))
+            self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(self._dir)],
+                                          stdin=subprocess.DEVNULL)
+            atexit.register(self.shutdown)
+            log.info("forecast.parallel_started", pid=self._proc.pid)
         except Exception as exc:  # noqa: BLE001 - fall back to the in-process stage
             log.warning("forecast.parallel_unavailable", error=f"{type(exc).__name__}: {exc}")
-            self.future = self.parquet = None
+            self.parquet = None
             self.shutdown()
 
     def result(self, ctx: Any) -> tuple[Any, str | None]:
-        """The child's (result, detail); re-runs in-process if the child could not run at all."""
+        """The child's (result, detail); re-runs in-process if the child could not finish."""
         from fb_analyst.pipeline.steps import _run_forecast
 
-        if self.future is None:
+        if self._proc is None:
             return _run_forecast(ctx)
         t0 = time.perf_counter()
-        try:
-            result, detail, seconds = self.future.result()
-        except BrokenProcessPool as exc:
-            log.warning("forecast.parallel_failed", error=str(exc))
-            self.shutdown()
-            return _run_forecast(ctx)
-        finally:
-            self.future = None
+        rc = self._proc.wait()
+        self._proc = None
         waited = time.perf_counter() - t0
-        note = f"computed in a parallel process in {seconds:.1f} s, waited {waited:.1f} s"
-        log.info("forecast.parallel_done", seconds=round(seconds, 3), waited=round(waited, 3))
-        self.shutdown()
+        path = self._dir / "result.pkl" if self._dir is not None else None
+        try:
+            status, value = pickle.loads(path.read_bytes()) if rc == 0 and path is not None else (None, None)
+        except Exception as exc:  # noqa: BLE001 - e.g. an exception type that cannot be rebuilt
+            log.warning("forecast.parallel_unreadable", error=f"{type(exc).__name__}: {exc}")
+            status, value = None, None
+        if status == "error":
+            raise value
+        if status != "ok":
+            log.warning("forecast.parallel_failed", exit_code=rc)
+            return _run_forecast(ctx)
+        result, detail, (seconds, peak_mib) = value
+        note = f"computed in a parallel process in {seconds:.1f} s (peak {peak_mib:.0f} MiB), waited {waited:.1f} s"
+        log.info("forecast.parallel_done", seconds=round(seconds, 3), waited=round(waited, 3),
+                 peak_mib=round(peak_mib))
         return result, (f"{detail}; {note}" if detail else note)
 
     def shutdown(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        """Stop a child that is still running (the plan failed before the forecast step)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+        self._proc = None
 
     def cleanup(self) -> None:
-        """Remove the Parquet copy (after the report step has published it)."""
+        """Stop the child and remove the temporary folder."""
         self.shutdown()
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -168,3 +204,7 @@ class ParallelForecast:
 
 def has_creative_text(table: Any) -> bool:
     return table is not None and S.CREATIVE_MESSAGE in table.columns
+
+
+if __name__ == "__main__":
+    sys.exit(_child_main(sys.argv[1]))
