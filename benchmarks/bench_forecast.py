@@ -19,6 +19,7 @@ fit+predict of each single model on all series, (c) the budget step.
 
     .venv/bin/python benchmarks/bench_forecast.py --arima --cache /tmp/fb_forecast_cv   # tables for BENCHMARKS.md
     .venv/bin/python benchmarks/bench_forecast.py --explore --no-prophet --cache /tmp/fb_forecast_cv  # choice-rule grid
+    .venv/bin/python benchmarks/bench_forecast.py --budget-seeds 10   # allocation vs known response curves
 """
 
 from __future__ import annotations
@@ -257,6 +258,45 @@ def run(prophet: bool, arima: bool, cache: Path | None = None, explore: bool = F
     return results
 
 
+def budget_check(seeds: int, days: int = 90) -> str:
+    """Allocation on generated data with known Hill curves: direction and uplift-interval coverage."""
+    from scipy.optimize import minimize
+
+    from fb_analyst.sample import expected_revenue
+
+    settings = Settings()
+    fs = settings.forecast
+    lines = ["| seed | campaigns | materially moved by the true optimum | moved the right way | true uplift/day "
+             "| claimed uplift (80% / 95%) | true inside 80% / 95% | share of the best possible uplift | s |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for seed in range(seeds):
+        sd = generate_sample("no_change", seed=seed, days=days)
+        daily = daily_sums(table_from_pandas(sd.frame, name=f"bench_curves_{seed}"), [S.CAMPAIGN])
+        end = daily[S.DATE].max()
+        t0 = time.perf_counter()
+        plan = allocate_budget(daily, fs, window=((end - pd.Timedelta(days=6)).date(), end.date()), seed=settings.seed)
+        took = time.perf_counter() - t0
+        names = [c.campaign for c in plan.campaigns]
+        cur = np.array([c.current_spend for c in plan.campaigns])
+        new = np.array([c.proposed_spend for c in plan.campaigns])
+
+        def rev(x: np.ndarray) -> float:
+            return sum(expected_revenue(sd.truth, n, v) for n, v in zip(names, x))
+
+        b = fs.budget_change_bound
+        opt = minimize(lambda x: -rev(x), cur, method="SLSQP", bounds=list(zip(cur * (1 - b), cur * (1 + b))),
+                       constraints=[{"type": "eq", "fun": lambda x: x.sum() - cur.sum()}]).x
+        moved = np.abs(opt / cur - 1) >= 0.1
+        right = int(np.sum(np.sign(new - cur)[moved] == np.sign(opt - cur)[moved]))
+        true_up, best = rev(new) - rev(cur), rev(opt) - rev(cur)
+        u = plan.expected_uplift
+        lines.append(f"| {seed} | {len(names)} | {int(moved.sum())} | {right} | {true_up:,.0f} | {u.mean:,.0f} "
+                     f"({u.lo80:,.0f}..{u.hi80:,.0f} / {u.lo95:,.0f}..{u.hi95:,.0f}) | "
+                     f"{'yes' if u.lo80 <= true_up <= u.hi80 else 'no'} / {'yes' if u.lo95 <= true_up <= u.hi95 else 'no'} "
+                     f"| {true_up / best:.0%} | {took:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown(results: list[dict]) -> str:
     lines = ["| data | method | series | MASE (all) | MASE additive | MASE ratios | 80% coverage |",
              "|---|---|---|---|---|---|---|"]
@@ -276,10 +316,14 @@ if __name__ == "__main__":
     ap.add_argument("--no-prophet", action="store_true", help="skip Prophet (not installed / slow)")
     ap.add_argument("--arima", action="store_true", help="also evaluate AutoARIMA as a candidate (slow)")
     ap.add_argument("--explore", action="store_true", help="grid of selection tolerances / candidate sets")
+    ap.add_argument("--budget-seeds", type=int, default=0, help="only the budget check on N generated seeds")
     ap.add_argument("--cache", type=Path, default=None, help="folder to cache the cross-validation frames in")
     args = ap.parse_args()
     os.environ.setdefault("NIXTLA_ID_AS_COL", "1")
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    if args.budget_seeds:
+        print(budget_check(args.budget_seeds))
+        raise SystemExit(0)
     results = run(prophet=not args.no_prophet, arima=args.arima, cache=args.cache, explore=args.explore)
     if args.cache is not None:
         pd.DataFrame(results).to_csv(args.cache / "results.csv", index=False)

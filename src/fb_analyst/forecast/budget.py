@@ -51,11 +51,13 @@ def _campaign_days(daily: pd.DataFrame, campaign: str) -> tuple[np.ndarray, np.n
     return s, r
 
 
-def _solve(fits: list[HillFit], lo: np.ndarray, hi: np.ndarray, total: float, seed: int) -> np.ndarray:
-    """Maximise the summed point curves subject to bounds and sum == total (multi-start SLSQP)."""
-    vm = np.array([f.vmax for f in fits])
-    kk = np.array([f.k for f in fits])
-    hh = np.array([f.h for f in fits])
+def _solve(params: tuple[np.ndarray, np.ndarray, np.ndarray], lo: np.ndarray, hi: np.ndarray, total: float,
+           seed: int, x0: np.ndarray | None = None) -> np.ndarray:
+    """Maximise the summed curves (vmax, k, h arrays) subject to bounds and sum == total.
+
+    Multi-start SLSQP (a proportional start and 4 random ones), or one start at ``x0``.
+    """
+    vm, kk, hh = params
     scale = max(total, 1e-9)
 
     def neg(x: np.ndarray) -> float:
@@ -67,8 +69,11 @@ def _solve(fits: list[HillFit], lo: np.ndarray, hi: np.ndarray, total: float, se
     cons = [{"type": "eq", "fun": lambda x: x.sum() - 1.0, "jac": lambda x: np.ones_like(x)}]
     bounds = list(zip(lo / scale, hi / scale))
     rng = np.random.default_rng(seed)
-    starts = [lo + (hi - lo) * t for t in ([(total - lo.sum()) / max(hi.sum() - lo.sum(), 1e-12)] * 1)]
-    starts += [lo + (hi - lo) * rng.uniform(size=lo.size) for _ in range(4)]
+    if x0 is not None:
+        starts = [x0]
+    else:
+        starts = [lo + (hi - lo) * (total - lo.sum()) / max(hi.sum() - lo.sum(), 1e-12)]
+        starts += [lo + (hi - lo) * rng.uniform(size=lo.size) for _ in range(4)]
     best, best_val = None, np.inf
     for x0 in starts:
         x0 = _repair(x0, lo, hi, total) / scale
@@ -79,6 +84,25 @@ def _solve(fits: list[HillFit], lo: np.ndarray, hi: np.ndarray, total: float, se
         if val < best_val:
             best, best_val = x, val
     return best
+
+
+def _optimism(fits: list[HillFit], point: tuple, lo: np.ndarray, hi: np.ndarray, total: float, x: np.ndarray,
+              cur: np.ndarray, seed: int, draws: int = 50) -> float:
+    """Bootstrap estimate of how much optimising on noisy curves inflates their own predicted uplift.
+
+    For a bootstrap curve set b: plan_b = its optimum; optimism_b = uplift of plan_b under curves b
+    minus its uplift under the all-days curves (Harrell's optimism bootstrap). The plan's claimed
+    uplift and proposed revenue are lowered by the mean (never raised).
+    """
+    n = min(draws, fits[0].boot_vmax.size)
+    gaps = []
+    for b in range(n):
+        pb = tuple(np.array([getattr(f, a)[b] for f in fits]) for a in ("boot_vmax", "boot_k", "boot_h"))
+        xb = _solve(pb, lo, hi, total, seed, x0=x)
+        apparent = float(hill(xb, *pb).sum() - hill(cur, *pb).sum())
+        tested = float(hill(xb, *point).sum() - hill(cur, *point).sum())
+        gaps.append(apparent - tested)
+    return max(0.0, float(np.mean(gaps)))
 
 
 def _repair(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
@@ -147,8 +171,12 @@ def allocate_budget(
     kept = [i for i, c in enumerate(names) if c in reasons]
     x = cur.copy()
     free = total - cur[kept].sum()
+    optimism = 0.0
     if opt and lo[opt].sum() <= free <= hi[opt].sum():
-        x[opt] = _solve([fits[names[i]] for i in opt], lo[opt], hi[opt], free, seed)
+        fo = [fits[names[i]] for i in opt]
+        point = tuple(np.array([getattr(f, a) for f in fo]) for a in ("vmax", "k", "h"))
+        x[opt] = _solve(point, lo[opt], hi[opt], free, seed)
+        optimism = _optimism(fo, point, lo[opt], hi[opt], free, x[opt], cur[opt], seed)
     else:
         # Curves alone cannot absorb the change: move curve campaigns to their bound, then the
         # kept campaigns proportionally (within the same bounds).
@@ -205,6 +233,8 @@ def allocate_budget(
             expected_revenue_proposed=estimate(pn, bn) if with_rev[i] else None,
             curve=curve, status="kept" if c in reasons else "optimised", reason=reasons.get(c),
         ))
+    # Selection optimism (see _optimism) comes off the proposed plan's revenue and the uplift.
+    rev_new_p, rev_new_b = rev_new_p - optimism, rev_new_b - optimism
     uplift = estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b)
     verdict = _plan_verdict(uplift, total, cur_total, kept=len(kept), n=len(names))
     if not with_rev.all():
@@ -213,7 +243,7 @@ def allocate_budget(
         status="ok", total=float(x.sum()), current_total=round(cur_total, 2), campaigns=rows,
         expected_revenue_current=estimate(rev_cur_p, rev_cur_b),
         expected_revenue_proposed=estimate(rev_new_p, rev_new_b),
-        expected_uplift=uplift, verdict=verdict,
+        expected_uplift=uplift, verdict=verdict, selection_optimism=round(optimism, 4),
         expected_roas_current=estimate(rev_cur_p / cur[with_rev].sum(), rev_cur_b / cur[with_rev].sum()),
         expected_roas_proposed=estimate(rev_new_p / x[with_rev].sum(), rev_new_b / x[with_rev].sum()),
         **common,

@@ -123,6 +123,10 @@ class BudgetPlan(_Frozen):
     expected_uplift: Estimate | None = Field(None, description="Proposed minus current revenue/day.")
     expected_roas_current: Estimate | None = None
     expected_roas_proposed: Estimate | None = None
+    selection_optimism: float = Field(
+        0.0, description="Revenue/day taken off the proposed plan: the bootstrap estimate of how much "
+        "optimising on noisy curves inflates their own predicted uplift.",
+    )
     verdict: str = Field("", description="Plain reading of the uplift interval.")
     caveat: str = CAVEAT
 
