@@ -192,7 +192,7 @@ def theme_effects(
     raw: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray] | str] = {}
     for kpi, (num, den) in THEME_KPIS.items():
         n_col, d_col = f"{kpi}_num", f"{kpi}_den"
-        if n_col not in cells or cells[d_col].fillna(0).sum() <= 0:
+        if n_col not in cells or cells[d_col].sum(skipna=True) <= 0:
             raw[kpi] = f"no rows with both {num} and {den} known"
             continue
         try:

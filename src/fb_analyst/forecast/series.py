@@ -74,7 +74,7 @@ def metric_values(day: pd.DataFrame, metric: str, end: pd.Timestamp) -> tuple[pd
     ran = pd.Series(False, index=idx)
     for m in (S.SPEND, S.IMPRESSIONS):
         if m in d:
-            ran |= d[m].fillna(0) > 0
+            ran |= d[m].gt(0)  # unknown days count as not run
     if metric in ADDITIVE_METRICS:
         if metric not in d:
             return pd.Series(np.nan, index=idx), ran, notes
