@@ -1,7 +1,7 @@
 """Downloads: the JSON outputs and HTML report of ``fb-analyst run`` for the current selection,
 and the name-override (correction) file for the ingest stage.
 
-The files are produced by the same writers the CLI uses (:func:`fb_analyst.outputs.write_json`,
+The files are produced by the same writers the CLI uses (:func:`fb_analyst.pipeline.run.write_stage_outputs`,
 :func:`fb_analyst.report.write_reports`) in a temporary folder and handed to the browser as bytes.
 """
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from fb_analyst.outputs import neutralise_csv_cell, write_csv, write_json
+from fb_analyst.outputs import neutralise_csv_cell
 
 
 
@@ -39,22 +39,11 @@ def overrides_csv(audit: pd.DataFrame) -> bytes:
 
 def output_files(analysis: Any) -> dict[str, bytes]:
     """The JSON outputs of ``fb-analyst run`` (plus quarantine.csv) for ``analysis``, in memory."""
+    from fb_analyst.pipeline.run import write_stage_outputs
+
     with tempfile.TemporaryDirectory(prefix="fb-analyst-export-") as tmp:
         out = Path(tmp)
-        if analysis.ingest is not None:
-            write_json(analysis.ingest.report, out / "data_quality.json")
-            write_csv(analysis.ingest.quarantine, out / "quarantine.csv")
-        if analysis.windows is not None and analysis.segments is not None:
-            from fb_analyst.segments import kpi_tables
-
-            write_json(kpi_tables(analysis.table, analysis.windows, analysis.segments), out / "kpis.json")
-        if analysis.diagnosis is not None:
-            write_json(analysis.diagnosis, out / "hypotheses.json")
-        if analysis.creative is not None:
-            write_json(analysis.creative.clusters, out / "creative_clusters.json")
-            write_json(analysis.creative.creatives, out / "creatives.json")
-        if analysis.forecast is not None:
-            write_json(analysis.forecast, out / "forecast.json")
+        write_stage_outputs(analysis, out, include_canonical=False)
         return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 

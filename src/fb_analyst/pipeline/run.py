@@ -143,8 +143,13 @@ class _RichProgress:
         self.console.print(f"  {stage:<9} {mark}" + (f" - {escape(detail)}" if detail else ""))
 
 
-def _write_stage_outputs(analysis: Analysis, staging: Path, drift: Any) -> None:
-    """Write every stage record that exists (skipped stages write nothing)."""
+def write_stage_outputs(
+    analysis: Analysis, staging: Path, drift: Any = None, *, include_canonical: bool = True
+) -> None:
+    """Write every stage record that exists (skipped stages write nothing).
+
+    The one list of ``run``'s data outputs; the dashboard's downloads reuse it
+    (``include_canonical=False``)."""
     if analysis.ingest is not None:
         from fb_analyst.ingest import write_ingest_outputs
 
@@ -152,7 +157,8 @@ def _write_stage_outputs(analysis: Analysis, staging: Path, drift: Any) -> None:
         if drift is not None:
             report = ingest.report.model_copy(update={"drift": drift.model_dump(mode="json")})
             ingest = dataclasses.replace(ingest, report=report)
-        write_ingest_outputs(ingest, staging, canonical_parquet=analysis.canonical_parquet)
+        write_ingest_outputs(ingest, staging, canonical_parquet=analysis.canonical_parquet,
+                             include_canonical=include_canonical)
     if analysis.windows is not None and analysis.segments is not None:
         from fb_analyst.segments import kpi_tables
 
@@ -202,7 +208,7 @@ def run_pipeline(
                 if analysis.table is not None else None
             drift = history.compare_runs(previous, snapshot) if previous and snapshot else None
             with atomic_output_dir(out) as staging:
-                _write_stage_outputs(analysis, staging, drift)
+                write_stage_outputs(analysis, staging, drift)
                 write_reports(analysis, staging, run_id=run_id, drift=drift)
                 report_stage = StageOutcome(name="report", status="ok",
                                             seconds=round(time.perf_counter() - t_report, 4))
