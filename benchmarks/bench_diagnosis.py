@@ -8,7 +8,10 @@ For every scenario and seed: generate the sample, resolve the default windows (l
 
 Hit rate: share of runs scored a hit. False-positive rate: share of runs with at least one
 supported hypothesis that no planted fact backs; also the share of supported hypotheses that are
-false. Times are wall-clock per ``diagnose`` call (median).
+false. Times are wall-clock per ``diagnose`` call (median). Then the reliability of ``confidence``
+over every hypothesis written and over the supported ones. ``--support-confidence 0`` turns the
+confidence gate of the status rule off (``hypotheses.SUPPORT_CONFIDENCE``), for the FDR-only
+figures and the reliability of the FDR-significant hypotheses the gate acts on.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = F
             s = score(d, data.truth)
             scores.append(s)
             if pairs is not None:
-                pairs.extend((h.confidence, is_backed(h, data.truth)) for h in d.hypotheses)
+                pairs.extend((h.confidence, is_backed(h, data.truth), h.status) for h in d.hypotheses)
             if verbose:
                 print(f"  {sc} seed={seed} hit={s.hit} supported={s.supported} false={s.false_supported} top={s.top}",
                       file=sys.stderr)
@@ -68,7 +71,14 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--support-confidence", type=float, default=None,
+                    help="sensitivity check: the confidence a supported hypothesis needs "
+                         "(hypotheses.SUPPORT_CONFIDENCE; 0 = the FDR test alone)")
     a = ap.parse_args()
+    if a.support_confidence is not None:
+        import fb_analyst.diagnose.hypotheses as H
+
+        H.SUPPORT_CONFIDENCE = a.support_confidence
     pairs: list = []
     rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose, pairs)
     if a.markdown:
@@ -88,6 +98,13 @@ def main() -> None:
     print(f"{'overall' if not a.markdown else '| **overall** |'} {n} runs: hit rate {hit:.0%}, "
           f"runs with a false supported hypothesis {fp:.0%}")
     print("\nConfidence reliability (every hypothesis written; backed = a planted fact supports it):")
+    reliability([(c, b) for c, b, _ in pairs])
+    print("\nThe same, supported hypotheses only:")
+    reliability([(c, b) for c, b, st in pairs if st == "supported"])
+
+
+def reliability(pairs: list[tuple[float, bool]]) -> None:
+    """Print the binned reliability table and the Brier score of (confidence, backed) pairs."""
     print("| confidence bin | hypotheses | mean confidence | share backed |\n|---|---|---|---|")
     for lo, hi in zip(BINS[:-1], BINS[1:]):
         sel = [(c, b) for c, b in pairs if lo <= c < hi]

@@ -3,7 +3,8 @@
 Each measurement is a fresh process (`/usr/bin/time -v .venv/bin/fb-analyst run INPUT --out DIR`), so
 the time includes Python start-up, imports and the embedding-model load; peak memory is the maximum
 resident set size the kernel reports (the largest single process: ``run`` computes the forecast in a
-child process alongside the diagnosis, whose own peak is in the forecast stage's detail and in
+child process alongside the diagnosis, whose own peak -- its ``VmHWM``, not ``ru_maxrss``, which Linux
+carries over from the parent at the spawn -- is in the forecast stage's detail and in
 ``forecast_child_peak_mib``). CPU seconds (user + system, the child included) are recorded too:
 on a shared machine they move much less with the load than the wall time. Per-stage seconds
 come from the run's own ``run.json``; the 1-minute load average is taken before each run.

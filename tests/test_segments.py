@@ -224,3 +224,43 @@ def test_missing_dimension_values_are_their_own_segment(adsets_within_campaigns)
     assert missing["value_1"] is None and missing["spend_baseline"] == 10 and missing["spend_current"] == 0
     us = country.iloc[1]
     assert us["spend_share_baseline"] == pytest.approx(30 / 40) and us["spend_share_current"] == pytest.approx(40 / 70)
+
+
+@pytest.fixture(scope="module")
+def ads_within_adsets():
+    """Ads a1, a2 in ad set x1 (campaign A), a3 in y1 (B); a1 runs in two countries, a3's
+    country is missing; 2 days. Has ``ad``, so groupings without it roll up from a coarser cube."""
+    rows = [
+        ("2025-03-01", "A", "x1", "a1", "US", 10.0, 100, 5.0, 1, 20.0),
+        ("2025-03-01", "A", "x1", "a2", "UK", 10.0, 100, 5.0, 1, 20.0),
+        ("2025-03-01", "B", "y1", "a3", None, 20.0, 100, 5.0, 1, 20.0),
+        ("2025-03-02", "A", "x1", "a1", "UK", 30.0, 100, 5.0, 1, 20.0),
+        ("2025-03-02", "B", "y1", "a3", None, 40.0, 100, 5.0, 1, 20.0),
+    ]
+    cols = [S.DATE, S.CAMPAIGN, S.ADSET, S.AD, S.COUNTRY, S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE]
+    df = pd.DataFrame(rows, columns=cols)
+    df[S.DATE] = pd.to_datetime(df[S.DATE])
+    return table_from_pandas(df)
+
+
+def test_dependent_pairs_across_both_cubes_and_missing_values(ads_within_adsets):
+    """Pairs with the fine ``ad`` and pairs without it are both recognised; a missing country
+    counts as a value: the rows without one are all in ad set y1, so country determines the ad
+    set (US and UK are only in x1) and the campaign."""
+    t = ads_within_adsets
+    w = resolve_windows(t, WindowSpec(current="2025-03-02:2025-03-02", baseline="2025-03-01:2025-03-01"))
+    seg = compare_segments(t, w)
+    assert seg.dependent_pairs == {"campaign,adset": "adset", "campaign,ad": "ad", "adset,ad": "ad",
+                                   "campaign,country": "country", "adset,country": "country"}
+    full = compare_segments(t, w, dependent_pairs=True)
+    assert full.dependent_pairs == {}
+    numbers = [c for c in full.frame.columns if c.endswith(("_baseline", "_current"))]
+    for pair, finer in seg.dependent_pairs.items():
+        computed = full.table(*pair.split(","))
+        finer_values = computed["value_2" if pair.endswith(finer) else "value_1"]
+        assert finer_values.tolist() == seg.table(finer)["value_1"].tolist()
+        pd.testing.assert_frame_equal(computed[numbers], seg.table(finer)[numbers])
+    ad_country = seg.table(S.AD, S.COUNTRY)  # a1 has two countries: not dependent
+    assert ad_country["segment"].tolist() == ["ad=a1, country=UK", "ad=a1, country=US", "ad=a2, country=UK",
+                                              "ad=a3, country=(missing)"]
+    assert seg.frame["dimension"].drop_duplicates().tolist()[:4] == [S.CAMPAIGN, S.ADSET, S.AD, S.COUNTRY]

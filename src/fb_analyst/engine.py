@@ -7,6 +7,10 @@ passing the table to the library functions (see README).
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,9 +55,31 @@ def default_connection() -> Any:
 
 
 def _quiet(con: Any) -> Any:
-    """No DuckDB progress bar: it writes to the terminal under Rich's own progress display."""
+    """No DuckDB progress bar (it writes to the terminal under Rich's own progress display), and
+    spills to a private temporary folder: DuckDB's default for an in-memory database is ``.tmp``
+    in the current directory, i.e. the user's project folder."""
     con.raw_sql("SET enable_progress_bar = false")
+    con.raw_sql(f"SET temp_directory = '{_spill_folder()}'")
     return con
+
+
+def _spill_folder() -> Path:
+    """One temporary folder per process for DuckDB's spill files, removed at exit (DuckDB
+    creates it only when it actually spills)."""
+    if "spill" not in _DEFAULT:
+        folder = Path(tempfile.gettempdir()) / f"fb-analyst-duckdb-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _DEFAULT["spill"] = folder
+    return _DEFAULT["spill"]
+
+
+def limit_memory(con: Any, memory_limit: str | None) -> None:
+    """Cap a DuckDB connection's memory at ``memory_limit`` (e.g. ``"1GB"``; ``None`` keeps DuckDB's
+    default of 80% of RAM). Beyond it DuckDB spills aggregates and sorts to disk instead of
+    growing, which keeps a 10M-row run's whole process under 3 GB (BENCHMARKS.md, "Whole run");
+    its result sets still come back to Python in full. Other engines manage their own memory."""
+    if memory_limit and getattr(con, "name", None) == "duckdb":
+        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
 
 
 def read_canonical(path: str | Path, con: Any | None = None) -> ibis.Table:
@@ -98,6 +124,9 @@ def materialized(expr: ibis.Table) -> Iterator[ibis.Table]:
     """
     con = expr.get_backend()
     if con.name != "duckdb":
+        # Ibis 12's cache() on PySpark does not register the in-memory tables (``ibis.memtable``)
+        # that ``expr`` reads, as executing it would: register them first.
+        con._register_in_memory_tables(expr)
         cached = expr.cache()
         try:
             yield cached

@@ -7,21 +7,24 @@ Outputs: small pandas frames (only aggregates leave the engine) and the frozen
 
 How the baseline-vs-current tables are computed, in two engine passes:
 
-1. the *cube*: one scan of the rows inside either window, grouped by window and every present
-   segment dimension, holding the additive parts of every KPI (sums, known-row counts, per-KPI
-   numerator and denominator sums over the rows where both are known; the conditional parts are
-   skipped for measures without missing values);
+1. the *cube*: one scan of the rows inside either window, grouped by every present segment
+   dimension, holding per window the additive parts of every KPI (sums, known-row counts,
+   per-KPI numerator and denominator sums over the rows where both are known; the conditional
+   parts are skipped for measures without missing values);
 2. every dimension, every pair of dimensions and the account total re-aggregated from the cube
    (sums of sums are exact) in one GROUP BY over the cube cross-joined with the list of
    groupings; groupings without ad/creative_message read a second, coarser cube. Pairs where one
-   dimension determines the other (campaign x ad) are detected and not recomputed.
+   dimension determines the other (campaign x ad) are recognised from the roll-up's row counts
+   and dropped. The engine also builds the labels and sorts the rows.
 
-KPIs are ratio-of-sums computed from those parts; never a mean of row ratios.
+Only that roll-up leaves the engine (through Arrow, as NumPy columns); KPIs are ratio-of-sums
+computed from those parts, never a mean of row ratios, written straight into the frame.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from itertools import combinations
 from typing import Any
@@ -29,6 +32,7 @@ from typing import Any
 import ibis
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 from rich.table import Table as RichTable
 
@@ -83,23 +87,30 @@ def segment_daily(table: ibis.Table, dims: Sequence[str]) -> pd.DataFrame:
     return kpi_frame(table, by=[S.DATE, *_check_dims(table, dims)])
 
 
-WINDOW = "window"
 KEYS: tuple[str, ...] = ("level", "dimension_1", "value_1", "dimension_2", "value_2")
 #: The highest-cardinality dimensions: groupings without them roll up from a coarser cube.
 FINE_DIMENSIONS: tuple[str, ...] = (S.AD, S.CREATIVE_MESSAGE)
 
 
 def _in_windows(table: ibis.Table, windows: Windows) -> ibis.Table:
-    """Rows inside either window, with every measure present and a ``window`` label."""
+    """Rows inside either window, with every measure present."""
     t = with_all_measures(table)
-    t = t.filter(windows.baseline.date_filter(t) | windows.current.date_filter(t))
-    return t.mutate(**{WINDOW: ibis.ifelse(windows.current.date_filter(t), "current", "baseline")})
+    return t.filter(windows.baseline.date_filter(t) | windows.current.date_filter(t))
 
 
 def _cube(table: ibis.Table, windows: Windows, dims: Sequence[str], complete: Collection[str] = ()) -> ibis.Table:
-    """Pass 1: the additive KPI parts per window x combination of ``dims`` (one scan)."""
+    """Pass 1: the additive KPI parts of each window side by side (``spend_baseline``,
+    ``spend_current``...) per combination of ``dims`` (one scan).
+
+    Windows as filtered aggregates rather than a window key: the same cost here, and half the
+    rows (a combination active in both windows is one row), which halves the work of pass 2
+    and of the dependent-pair check. A window without rows has counts 0 and null sums."""
     t = _in_windows(table, windows)
-    return t.group_by([WINDOW, *dims]).aggregate(**metric_exprs(t, complete=complete))
+    parts: dict[str, ibis.Value] = {}
+    for w in WINDOW_NAMES:
+        inside = getattr(windows, w).date_filter(t)
+        parts.update(metric_exprs(t, where=inside, suffix=f"_{w}", complete=complete))
+    return t.group_by(list(dims)).aggregate(**parts) if dims else t.aggregate(**parts)
 
 
 def _groupings(dims: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
@@ -107,122 +118,149 @@ def _groupings(dims: Sequence[str], pairs: bool) -> list[tuple[str, ...]]:
     return out + (list(combinations(dims, 2)) if pairs else [])
 
 
-def _rollup(cube: ibis.Table, groupings: list[tuple[str, ...]]) -> ibis.Table:
-    """Pass 2: the groupings re-aggregated from ``cube`` in a single GROUP BY.
+def _window_rollup_exprs(parts: ibis.Table) -> dict[str, ibis.Value]:
+    """Re-aggregate both windows' columns of ``parts`` (sums of sums: exact)."""
+    return {k: v for w in WINDOW_NAMES for k, v in rollup_exprs(parts, suffix=f"_{w}").items()}
+
+
+def _rollup(cube: ibis.Table, groupings: list[tuple[str, ...]], dims: Sequence[str]) -> ibis.Table:
+    """Pass 2: the groupings re-aggregated from ``cube`` in a single GROUP BY, one row per
+    grouping value with both windows' columns (``spend_baseline``, ``spend_current``...).
 
     The cube is cross-joined with a small table listing the groupings (one row each); each
     copy of a cube row carries the value(s) of its grouping's dimension(s). One aggregation
-    (one shuffle on Spark) instead of a UNION of one query per grouping.
+    (one shuffle on Spark) instead of a UNION of one query per grouping. ``o1``/``o2`` give
+    each grouping's dimensions' positions in ``dims``, the order of the output.
     """
+    position = {d: i for i, d in enumerate(dims)}
     spec = ibis.memtable(
         {
             "level": [len(g) for g in groupings],
             "dimension_1": [g[0] if g else None for g in groupings],
             "dimension_2": [g[1] if len(g) > 1 else None for g in groupings],
+            "o1": [position[g[0]] if g else -1 for g in groupings],
+            "o2": [position[g[1]] if len(g) > 1 else -1 for g in groupings],
         },
-        schema={"level": "int64", "dimension_1": "string", "dimension_2": "string"},
+        schema={"level": "int64", "dimension_1": "string", "dimension_2": "string", "o1": "int64", "o2": "int64"},
     )
-    dims = sorted({d for g in groupings for d in g})
+    present = sorted({d for g in groupings for d in g})
     joined = cube.cross_join(spec)
 
     def value_of(which: str) -> ibis.Value:
-        branches = [(joined[which] == d, joined[d].cast("string")) for d in dims]
+        branches = [(joined[which] == d, joined[d].cast("string")) for d in present]
         return ibis.cases(*branches, else_=ibis.null("string")) if branches else ibis.null("string")
 
     keyed = joined.mutate(value_1=value_of("dimension_1"), value_2=value_of("dimension_2"))
-    return keyed.group_by(WINDOW, *KEYS).aggregate(**rollup_exprs(keyed))
+    return keyed.group_by(*KEYS, "o1", "o2").aggregate(**_window_rollup_exprs(keyed))
 
 
-def _dependent_pairs(cube: ibis.Table, pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
+def _labelled_in_order(rolled: ibis.Table, skipped: Collection[str] = ()) -> ibis.Table:
+    """``rolled`` with the ``dimension`` ("campaign" / "campaign,platform") and ``segment``
+    ("campaign=A, platform=fb") labels, without the ``skipped`` dimensions, ordered by level,
+    dimension position and value(s) (missing values last), in the engine: string work on
+    200k+ rows is slow in pandas."""
+    d1, d2 = rolled["dimension_1"], rolled["dimension_2"]
+    label_1 = d1 + "=" + rolled["value_1"].fill_null("(missing)")
+    label_2 = d2 + "=" + rolled["value_2"].fill_null("(missing)")
+    labelled = rolled.mutate(
+        dimension=ibis.ifelse(d2.isnull(), d1, d1 + "," + d2),
+        segment=ibis.ifelse(d2.isnull(), label_1, label_1 + ", " + label_2),
+    )
+    if skipped:
+        labelled = labelled.filter(labelled["dimension"].isnull() | ~labelled["dimension"].isin(list(skipped)))
+    return labelled.order_by(
+        "level", "o1", "o2", ibis.asc("value_1", nulls_first=False), ibis.asc("value_2", nulls_first=False)
+    )
+
+
+def _dependent_pairs(rolled: ibis.Table, pairs: Sequence[tuple[str, str]]) -> dict[str, str]:
     """Those ``pairs`` where one dimension is a function of the other in the data (an ad
     belongs to one campaign): their table is the finer dimension's table, row for row, so it is
-    not computed. Returns {"campaign,ad": "ad", ...}; one engine query of distinct counts."""
+    dropped. Returns {"campaign,ad": "ad", ...}.
+
+    Read off the roll-up itself: a pair has as many segments as its finer dimension exactly
+    when that dimension determines the other (a null counts as a value, as in a GROUP BY). One
+    small query of row counts per grouping; rolling the dependent pairs up and dropping them
+    costs less than a separate distinct count of every pair over the cube."""
     if not pairs:
         return {}
-    dims = sorted({d for pair in pairs for d in pair})
-
-    def distinct(*names: str) -> ibis.Value:
-        # a struct, so that a null value counts as a value, as it does in a GROUP BY
-        return ibis.struct({f"k{i}": cube[n] for i, n in enumerate(names)}).nunique()
-
-    exprs = {f"n_{d}": distinct(d) for d in dims}
-    exprs.update({f"p{j}": distinct(a, b) for j, (a, b) in enumerate(pairs)})
-    row = to_frame(cube.aggregate(**exprs)).iloc[0]
+    counts = to_frame(rolled.group_by("dimension_1", "dimension_2").aggregate(n=ibis._.count()))
+    n = {(d1, d2 if isinstance(d2, str) else None): k for d1, d2, k in counts.itertuples(index=False)}
     out = {}
-    for j, (a, b) in enumerate(pairs):
-        n = row[f"p{j}"]
-        if n == row[f"n_{b}"]:
+    for a, b in pairs:
+        if n[(a, b)] == n[(b, None)]:
             out[f"{a},{b}"] = b
-        elif n == row[f"n_{a}"]:
+        elif n[(a, b)] == n[(a, None)]:
             out[f"{a},{b}"] = a
     return out
 
 
 def _segment_sums(
     table: ibis.Table, windows: Windows, dims: list[str], pairs: bool, dependent_pairs: bool
-) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Both passes; one row per grouping value x window (only aggregates leave the engine),
-    and the dependent pairs that were skipped (unless ``dependent_pairs``).
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Both passes; one row per grouping value, both windows side by side, labelled and in
+    output order (only aggregates leave the engine), as NumPy columns; and the dependent pairs
+    that were dropped (unless ``dependent_pairs``).
 
     Groupings without a fine dimension (ad, creative_message) roll up from a second, much
     smaller cube that drops them: pass 2 then reads far fewer rows on ad-level data.
     """
     groupings = _groupings(dims, pairs)
-    check = pairs and not dependent_pairs
     complete = complete_measures(_in_windows(table, windows))
-    with materialized(_cube(table, windows, dims, complete)) as cube:
-        fine_dims = [d for d in dims if d in FINE_DIMENSIONS]
-        if not fine_dims:
-            skipped = _dependent_pairs(cube, [g for g in groupings if len(g) == 2]) if check else {}
-            long = to_frame(_rollup(cube, [g for g in groupings if ",".join(g) not in skipped]))
+    with ExitStack() as held:
+        cube = held.enter_context(materialized(_cube(table, windows, dims, complete)))
+        sources = [(cube, groupings)]
+        coarse_dims = [d for d in dims if d not in FINE_DIMENSIONS]
+        if 0 < len(coarse_dims) < len(dims):
+            coarse_cube = cube.group_by(coarse_dims).aggregate(**_window_rollup_exprs(cube))
+            coarse = held.enter_context(materialized(coarse_cube))
+            fine = [g for g in groupings if not set(g) <= set(coarse_dims)]
+            sources = [(cube, fine), (coarse, [g for g in groupings if g not in fine])]
+        rollups = [_rollup(source, gs, dims) for source, gs in sources]
+        rolled = rollups[0].union(*rollups[1:], distinct=False) if len(rollups) > 1 else rollups[0]
+        rolled = held.enter_context(materialized(rolled))
+        skipped = {} if dependent_pairs else _dependent_pairs(rolled, [g for g in groupings if len(g) == 2])
+        cols = _columns(_labelled_in_order(rolled, skipped))
+    return _complete_windows(cols, complete), skipped
+
+
+def _columns(expr: ibis.Table) -> dict[str, np.ndarray]:
+    """Execute ``expr`` into one NumPy array per column, through Arrow: numeric columns without
+    nulls are not copied, float nulls become NaN; strings become object arrays (nulls None)
+    holding one Python string per distinct value (the labels repeat: dimension names, values
+    shared by many pairs), which saves memory and time over one object per cell."""
+    result = expr.to_pyarrow()
+    out = {}
+    for name in result.column_names:
+        column = result.column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            encoded = column.dictionary_encode(null_encoding="encode").combine_chunks()
+            values = encoded.dictionary.to_numpy(zero_copy_only=False)
+            out[name] = values[encoded.indices.to_numpy()]
         else:
-            coarse_dims = [d for d in dims if d not in fine_dims]
-            coarse_cube = cube.group_by([WINDOW, *coarse_dims]).aggregate(**rollup_exprs(cube))
-            with materialized(coarse_cube) as coarse:
-                fine = [g for g in groupings if set(g) & set(fine_dims)]
-                rest = [g for g in groupings if g not in fine]
-                skipped = {}
-                if check:
-                    skipped = _dependent_pairs(cube, [g for g in fine if len(g) == 2])
-                    skipped.update(_dependent_pairs(coarse, [g for g in rest if len(g) == 2]))
-                fine = [g for g in fine if ",".join(g) not in skipped]
-                rest = [g for g in rest if ",".join(g) not in skipped]
-                long = to_frame(_rollup(cube, fine).union(_rollup(coarse, rest), distinct=False))
-    return long.assign(**expand_complete(long, complete)), skipped
-
-
-def _take(values: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """``values[index]`` with index -1 giving a missing value (NaN / None)."""
-    out = values[np.maximum(index, 0)]
-    if (index < 0).any():
-        out = out.astype("float64" if out.dtype.kind in "iufb" else object)
-        out[index < 0] = np.nan if out.dtype.kind == "f" else None
+            out[name] = column.to_numpy()
     return out
 
 
-def _wide(long: pd.DataFrame) -> dict[str, np.ndarray]:
-    """One entry per segment with ``<column>_<window>`` arrays (built column by column: the
-    result is wide, and pandas would copy the whole frame at every step)."""
-    sides = [long[long[WINDOW] == w].reset_index(drop=True) for w in WINDOW_NAMES]
-    keys = list(KEYS)
-    # pandas merge matches null keys with each other, which is what a missing value needs here
-    index = sides[0][keys].assign(_b=np.arange(len(sides[0]))).merge(
-        sides[1][keys].assign(_c=np.arange(len(sides[1]))), on=keys, how="outer"
-    )
-    out: dict[str, np.ndarray] = {k: index[k].to_numpy(dtype=object) for k in keys}
-    out["level"] = index["level"].to_numpy(dtype="int64")
-    for w, side, pos in zip(WINDOW_NAMES, sides, ("_b", "_c")):
-        at = index[pos].fillna(-1).to_numpy(dtype="int64")
-        absent = at < 0
-        for c in aggregate_columns():
-            values = _take(side[c].to_numpy(), at)
-            if c.startswith("n_"):
-                values = np.where(absent, 0, values).astype("int64")
-            elif c in S.MEASURES:
-                # A segment without any row in a window had zero volume there (it did not
-                # deliver); its ratio KPIs stay undefined ("no rows in this selection").
-                values = np.where(absent, 0.0, values.astype("float64"))
-            out[f"{c}_{w}"] = values
+def _complete_windows(parts: dict[str, np.ndarray], complete: Collection[str]) -> dict[str, np.ndarray]:
+    """The segment keys and, per window, every :func:`~fb_analyst.kpis.aggregate` column as
+    ``<column>_<window>`` (those that ``complete`` measures made redundant restored).
+
+    A segment without any row in a window had zero volume there (it did not deliver): its
+    measures are 0 and its counts 0; its ratio parts stay NaN, so its ratio KPIs are undefined
+    ("no rows in this selection")."""
+    out: dict[str, np.ndarray] = {k: parts[k] for k in (*KEYS, "dimension", "segment")}
+    for w in WINDOW_NAMES:
+        suffix = f"_{w}"
+        window = {**parts, **expand_complete(parts, complete, suffix)}
+        absent = window[N_ROWS + suffix] == 0
+        for c in aggregate_columns(suffix):
+            values = window[c]
+            if c.removesuffix(suffix) in S.MEASURES:
+                values = np.where(absent, 0.0, values)
+            elif c.startswith("n_"):
+                values = values.astype("int64", copy=False)
+            out[c] = values
     return out
 
 
@@ -237,30 +275,86 @@ def _deltas(cols: dict[str, np.ndarray], names: Sequence[str]) -> dict[str, np.n
     return out
 
 
-def _labels(cols: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``dimension`` ("campaign" / "campaign,platform") and ``segment`` labels."""
-    dim_1, val_1 = pd.Series(cols["dimension_1"]), pd.Series(cols["value_1"]).fillna("(missing)")
-    dim_2, val_2 = pd.Series(cols["dimension_2"]), pd.Series(cols["value_2"]).fillna("(missing)")
-    one = dim_2.isna()
-    label_1 = dim_1 + "=" + val_1
-    dimension = dim_1.where(one, dim_1 + "," + dim_2.fillna(""))
-    segment = label_1.where(one, label_1 + ", " + dim_2.fillna("") + "=" + val_2)
-    return dimension.to_numpy(dtype=object), segment.to_numpy(dtype=object)
+#: Columns that get an absolute and a relative delta (current vs baseline).
+DELTA_NAMES: tuple[str, ...] = tuple(k.name for k in ADDITIVE_KPIS + RATIO_KPIS) + (N_ROWS,)
 
 
-def _frame_in_order(cols: dict[str, np.ndarray], order: np.ndarray) -> pd.DataFrame:
-    """The final frame, rows in ``order``, segment keys first. Consumes ``cols``; float columns
-    go into one preallocated block, so peak memory is about one copy of the table, not three
-    (pandas' constructor would copy every column and then consolidate them again)."""
-    floats = [c for c in cols if c not in SEGMENT_KEYS and cols[c].dtype == np.float64]
-    block = np.empty((len(order), len(floats)), dtype="float64")
-    for i, c in enumerate(floats):
-        block[:, i] = cols.pop(c)[order]
-    frame = pd.DataFrame(block, columns=floats, copy=False)
-    others = {c: cols.pop(c)[order] for c in [*SEGMENT_KEYS, *(c for c in cols if c not in SEGMENT_KEYS)]}
-    for i, (c, values) in enumerate(others.items()):
-        frame.insert(i, c, values)
-    return frame
+def _assemble(
+    parts: Mapping[str, np.ndarray], store: Callable[[str, np.ndarray], np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Every non-key column of the segment rows in ``parts`` (the engine's columns), in frame
+    order: per window the aggregate columns, then per window the KPI and coverage columns, then
+    the deltas. Each column goes through ``store``, which keeps it and returns the array to read
+    it back from: the frame's float columns go straight into its block (see :class:`_FloatBlock`)."""
+    out: dict[str, np.ndarray] = {}
+    for w in WINDOW_NAMES:
+        for c in aggregate_columns(f"_{w}"):
+            out[c] = store(c, parts[c])
+    for w in WINDOW_NAMES:
+        for name, values in kpi_columns(out, suffix=f"_{w}").items():
+            out[name] = store(name, values)
+    for name, values in _deltas(out, DELTA_NAMES).items():
+        out[name] = store(name, values)
+    return out
+
+
+class _FloatBlock:
+    """The frame's float columns, written one by one into a single preallocated block.
+
+    Peak memory is then about one copy of the table: building the columns first and copying
+    them into a block (or letting pandas consolidate them) holds two, because the freed column
+    memory stays with the allocator rather than going back to the system."""
+
+    def __init__(self, names: Sequence[str], n_rows: int) -> None:
+        self._row = {c: i for i, c in enumerate(names)}
+        # one row per column: pandas stores a block column by column, so the transpose becomes
+        # the frame without a copy and each column is written contiguously
+        self._values = np.empty((len(names), n_rows), dtype="float64")
+
+    def store(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Write a float column into the block (others are returned as they are)."""
+        if values.dtype != np.float64:
+            return values
+        row = self._values[self._row[name]]
+        row[:] = values
+        return row
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self._values.T, columns=list(self._row), copy=False)
+
+
+def _spend_shares(cols: Mapping[str, np.ndarray], account: pd.Series) -> dict[str, np.ndarray]:
+    """``spend_share_<window>``: segment spend / account spend (NaN when the account's is 0)."""
+    out = {}
+    for w in WINDOW_NAMES:
+        total = account[f"spend_{w}"]
+        spend = cols[f"spend_{w}"]
+        out[f"spend_share_{w}"] = spend / total if total and not pd.isna(total) else np.full(len(spend), np.nan)
+    return out
+
+
+def _rows(keep: np.ndarray) -> slice | np.ndarray:
+    """The rows of ``keep`` as a slice when they are contiguous (the usual case: every row but
+    the account's, which the engine sorts first), so that selecting them makes views, not copies."""
+    index = np.flatnonzero(keep)
+    if len(index) and index[-1] - index[0] + 1 == len(index):
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
+
+
+def _segment_frame(cols: dict[str, np.ndarray], keep: np.ndarray, shares: dict[str, np.ndarray],
+                   float_names: Sequence[str]) -> pd.DataFrame:
+    """The frame of the ``keep`` rows: segment keys, counts, then the float columns in one
+    block. Consumes ``cols`` (so that its columns are freed as soon as they are copied)."""
+    rows = _rows(keep)
+    kept = {c: v[rows] for c, v in cols.items()}
+    cols.clear()
+    block = _FloatBlock([*float_names, *shares], len(kept["level"]))
+    assembled = _assemble(kept, block.store)
+    for name, values in shares.items():
+        block.store(name, values[rows])
+    front = {c: kept[c] for c in SEGMENT_KEYS} | {c: v for c, v in assembled.items() if v.dtype != np.float64}
+    return pd.concat([pd.DataFrame(front, copy=False), block.frame()], axis=1, copy=False)
 
 
 @dataclass(frozen=True)
@@ -415,36 +509,22 @@ def compare_segments(
     the engine pass, before the KPI columns are built, so the dropped rows cost no memory after.
     """
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
-    long, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
-    cols = _wide(long)
-    del long
+    cols, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
     if pairs and pair_min_spend_share > 0:
         cols = _drop_small_pairs(cols, pair_min_spend_share)
-    for w in WINDOW_NAMES:
-        cols.update(kpi_columns(cols, suffix=f"_{w}"))
-    cols.update(_deltas(cols, [k.name for k in ADDITIVE_KPIS + RATIO_KPIS] + [N_ROWS]))
     level = cols["level"]
     top = int(np.flatnonzero(level == 0)[0])
-    account = pd.Series({c: v[top] for c, v in cols.items()})
-    for w in WINDOW_NAMES:
-        total = account[f"spend_{w}"]
-        share = cols[f"spend_{w}"] / total if total and not pd.isna(total) else np.full(len(level), np.nan)
-        cols[f"spend_share_{w}"] = share
-    cols["dimension"], cols["segment"] = _labels(cols)
+    # v[[top]] copies the row: a view would keep every full-length column alive with the account
+    account_cols = _assemble({c: v[[top]] for c, v in cols.items()}, lambda _, values: values)
+    account = pd.Series({c: v[0] for c, v in account_cols.items()})
+    shares = _spend_shares(cols, account)
     keep = level > 0
     if min_spend_share > 0:
-        share = np.fmax(cols["spend_share_baseline"], cols["spend_share_current"])
-        keep &= np.nan_to_num(share) >= min_spend_share
-    order_of = {d: i for i, d in enumerate(dims)}
-    keys = pd.DataFrame({
-        "level": level,
-        "o1": [order_of.get(d, -1) for d in cols["dimension_1"]],
-        "o2": [order_of.get(d, -1) if d is not None else -1 for d in cols["dimension_2"]],
-        "v1": cols["value_1"], "v2": cols["value_2"],
-    })[keep]
-    order = keys.sort_values(["level", "o1", "o2", "v1", "v2"], na_position="last", kind="stable").index.to_numpy()
-    frame = _frame_in_order(cols, order)
-    return SegmentTables(frame=frame, account=account.drop(list(SEGMENT_KEYS), errors="ignore"),
+        best = np.fmax(shares["spend_share_baseline"], shares["spend_share_current"])
+        keep &= np.nan_to_num(best) >= min_spend_share
+    float_names = [c for c, v in account_cols.items() if v.dtype == np.float64]
+    frame = _segment_frame(cols, keep, shares, float_names)  # the engine returned the rows in output order
+    return SegmentTables(frame=frame, account=account,
                          windows=windows, dimensions=tuple(dims), pairs=pairs, min_spend_share=min_spend_share,
                          dependent_pairs=skipped, pair_min_spend_share=pair_min_spend_share if pairs else 0.0)
 
@@ -454,9 +534,8 @@ def compare_segments(
 
 def window_kpis(table: ibis.Table, windows: Windows) -> dict[str, dict[str, KpiValue]]:
     """Account KPIs for each window, in one engine query: {'baseline': {...}, 'current': {...}}."""
-    rows = to_frame(_cube(table, windows, ())).set_index(WINDOW)
-    return {w: {k: kpi_value_from_row(k, rows.loc[w] if w in rows.index else {}) for k in KPIS}
-            for w in WINDOW_NAMES}
+    row = to_frame(_cube(table, windows, ())).iloc[0]
+    return {w: {k: kpi_value_from_row(k, row, f"_{w}") for k in KPIS} for w in WINDOW_NAMES}
 
 
 def render_kpi_summary(windows: Windows, table: ibis.Table, kpis: dict[str, dict[str, KpiValue]] | None = None) -> RichTable:

@@ -96,8 +96,9 @@ class DiagnoseSettings(BaseModel):
         0.8, gt=0, le=1, description="Relative drop of purchases with normal clicks flagged as an outage."
     )
     min_confidence: float = Field(
-        0.0, ge=0, lt=1, description="Optional extra gate: minimum confidence (posterior probability of an "
-        "effect beyond min_effect in its direction) for 'supported', on top of FDR significance; 0 = off."
+        0.0, ge=0, lt=1, description="Minimum confidence (posterior probability of an effect beyond "
+        "min_effect in its direction) for 'supported'. The status rule already requires 0.5 on top of FDR "
+        "significance; a higher value is stricter, a lower one has no effect."
     )
     outage_min_expected: float = Field(
         10.0, ge=0, description="Minimum expected purchases on a day (clicks x reference CVR) for a "
@@ -222,6 +223,11 @@ class Settings(BaseSettings):
     )
 
     engine: Literal["duckdb", "pyspark"] = Field("duckdb", description="Ibis backend.")
+    memory_limit: str | None = Field(
+        "1GB", pattern=r"(?i)^\s*\d+(\.\d+)?\s*(b|kb|mb|gb|tb|kib|mib|gib|tib)\s*$",
+        description="DuckDB memory_limit for a run (e.g. 1GB, 4GiB); beyond it DuckDB spills to a "
+        "private temporary folder instead of growing. Unset (null) = DuckDB's default, 80% of RAM.",
+    )
     seed: int = Field(0, description="Seed for every random step (bootstrap, clustering).")
     log_level: str = "INFO"
     ingest: IngestSettings = Field(default_factory=IngestSettings)

@@ -43,10 +43,10 @@ def test_tfidf_fallback_is_deterministic_and_normalised():
 
 
 def test_auto_falls_back_to_tfidf_and_says_why(monkeypatch):
-    monkeypatch.setattr(E, "transformer_stack_missing", lambda: "python package 'torch' is not installed")
+    monkeypatch.setattr(E, "embedding_stack_missing", lambda model: "python package 'tokenizers' is not installed")
     emb = E.get_embedder(Settings())
     assert emb.name == "tfidf-lsa"
-    assert "torch" in emb.fallback_reason
+    assert "tokenizers" in emb.fallback_reason
 
 
 def test_explicit_tfidf_setting():

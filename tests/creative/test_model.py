@@ -62,3 +62,16 @@ def test_predicted_ctr_has_an_interval():
     ctx = pd.DataFrame({"platform": ["Facebook", "Instagram"], "impressions": [3.0, 1.0]})
     pred = model.predict_ctr(ctx, emb["m1"], 0.9)
     assert pred.lower < pred.value < pred.upper and pred.level == 0.9
+
+
+def test_ridge_path_is_sklearn_weighted_ridge():
+    from sklearn.linear_model import Ridge
+
+    from fb_analyst.creative.model import ridge_path
+
+    rng = np.random.default_rng(0)
+    x, y, w = rng.normal(size=(200, 7)), rng.normal(size=200), rng.gamma(1.0, size=200)
+    for fit in ridge_path(x, y, w, (0.3, 3.0, 30.0)):
+        ref = Ridge(alpha=fit.alpha).fit(x, y, sample_weight=w)
+        np.testing.assert_allclose(fit.coef_, ref.coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fit.predict(x), ref.predict(x), rtol=1e-9, atol=1e-12)

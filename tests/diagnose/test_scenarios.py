@@ -72,8 +72,10 @@ def test_json_is_strict_and_ids_stable(run_scenario):
 
 
 SEEDS = range(4)
-#: Minimum hit rate per scenario over SEEDS (the measured 10-seed rates are in BENCHMARKS.md).
-MIN_HIT = {"improvement": 0.0, "simpson": 0.25}
+#: Minimum hit rate per scenario over SEEDS (the measured 10-seed rates are in BENCHMARKS.md). The
+#: confidence gate of the status rule (hypotheses.py) holds back weak single discoveries: in seeds
+#: 0-3 a -30% CVR drop in one audience with q 0.02 but confidence 0.41 is reported as inconclusive.
+MIN_HIT = {"improvement": 0.0, "simpson": 0.25, "cvr_drop_audience": 0.5}
 
 
 @pytest.mark.slow

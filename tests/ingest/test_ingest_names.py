@@ -36,11 +36,18 @@ def test_corrupted_token_still_joins_its_entity():
     assert groups["Women Fit & Lift"] == {"Women Fit & Lift", "W MEN FIT & LIFT", "Wom n Fit Lift"}
 
 
-def test_most_frequent_spelling_is_canonical_and_rules_reported():
+def test_mixed_case_spelling_is_canonical_and_rules_reported():
     decisions = {d.raw: d for d in resolve_names({"Men Bold Drop": 10, "men_bold_drop": 30, "Men Bld Drop": 1})}
-    assert {d.canonical for d in decisions.values()} == {"men_bold_drop"}
-    assert decisions["men_bold_drop"].rule == "exact" and decisions["Men Bold Drop"].rule == "normalised"
+    assert {d.canonical for d in decisions.values()} == {"Men Bold Drop"}
+    assert decisions["Men Bold Drop"].rule == "exact" and decisions["men_bold_drop"].rule == "normalised"
     assert decisions["Men Bld Drop"].rule == "fuzzy" and decisions["Men Bld Drop"].score >= 90
+
+
+def test_most_frequent_spelling_wins_among_equally_clean_ones():
+    decisions = resolve_names({"MEN BOLD DROP": 10, "men_bold_drop": 30, "Men Bold Drop": 5, "MEN Bold Drop": 8})
+    assert {d.canonical for d in decisions} == {"MEN Bold Drop"}
+    decisions = resolve_names({"MEN BOLD DROP": 10, "men_bold_drop": 30})
+    assert {d.canonical for d in decisions} == {"men_bold_drop"}
 
 
 def test_override_file_wins(tmp_path: Path):

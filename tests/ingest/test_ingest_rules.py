@@ -150,3 +150,41 @@ def test_marketing_api_counts_purchases_once_from_the_preferred_type(tmp_path):
     frame = result.table.execute().sort_values(S.DATE)
     assert frame[S.PURCHASES].tolist() == [3, 0] and frame[S.REVENUE].tolist() == [90.5, 0.0]
     assert result.report.files[0].purchase_action_types == {"purchase": 1}
+
+
+def test_canonical_check_counts_agree_with_pandera_full_validation():
+    """The report query counts the canonical schema's data checks; pandera itself must see the same failures."""
+    import ibis
+    import pandera.errors as pe
+
+    from fb_analyst.ingest.validate import canonical_check_counts, canonical_schema
+
+    frame = pd.DataFrame({
+        S.DATE: pd.to_datetime(["2025-01-01", None, "2025-01-03"]).date,
+        S.CAMPAIGN: ["A", "B", None],
+        S.SPEND: [1.0, -2.0, None],
+        S.IMPRESSIONS: pd.array([100, 10, 5], dtype="Int64"),
+        S.CLICKS: pd.array([5, 20, None], dtype="Int64"),
+        S.SOURCE_ROW: pd.array([2, 3, 0], dtype="Int64"),
+    })
+    t = ibis.memtable(frame, schema={S.DATE: "date", S.CAMPAIGN: "string", S.SPEND: "float64",
+                                     S.IMPRESSIONS: "int64", S.CLICKS: "int64", S.SOURCE_ROW: "int64"})
+    schema = canonical_schema(list(t.columns))
+    counts = t.aggregate(**canonical_check_counts(t, schema)).execute().iloc[0]
+    failing = {k for k, v in counts.items() if int(v or 0)}
+    assert failing == {f"check:{S.DATE}:not_null", f"check:{S.CAMPAIGN}:not_null",
+                       f"check:{S.SPEND}:greater_than_or_equal_to", "check:clicks_le_impressions",
+                       f"check:{S.SOURCE_ROW}:greater_than_or_equal_to"}
+    with pytest.raises(pe.SchemaErrors) as exc:
+        schema.validate(t, lazy=True)
+    errors = [e for kind in exc.value.message.values() for group in kind.values() for e in group]
+    by_pandera = set()
+    for e in errors:
+        check = e["check"].split("(")[0]
+        if check == "not_nullable":
+            by_pandera.add(f"check:{e['column']}:not_null")
+        elif e["column"] == schema.name:
+            by_pandera.add(f"check:{check}")
+        else:
+            by_pandera.add(f"check:{e['column']}:{check}")
+    assert by_pandera == failing

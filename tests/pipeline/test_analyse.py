@@ -106,3 +106,32 @@ def test_headline_names_the_supported_cause_in_the_direction_of_the_change():
     assert headline.text == ("ROAS fell 18.1% (3.10 -> 2.54); top supported cause: "
                              "CPM +35.0% on placement=stories (H2, q=0.003)")
     assert headline.cause_id == "H2" and headline.significant
+
+
+def test_run_caps_duckdb_memory_and_spills_outside_the_working_directory(write_export, fast_settings,
+                                                                         tmp_path, monkeypatch):
+    from fb_analyst.engine import connect
+
+    monkeypatch.chdir(tmp_path)
+    con = connect("duckdb")
+    analyse([str(write_export())], None, fast_settings.model_copy(update={"memory_limit": "100MB"}),
+            stages=("ingest", "windows"), con=con)
+    limit, spill = con.raw_sql("SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    assert limit.endswith("MiB") and 90 <= float(limit.split()[0]) <= 100
+    assert not spill.startswith(".") and not spill.startswith(str(tmp_path))
+    # A sort larger than the cap spills to that private folder and still returns the right answer.
+    top = con.raw_sql("SELECT i FROM (SELECT i FROM range(20000000) t(i) ORDER BY hash(i)) ORDER BY i DESC LIMIT 1")
+    assert top.fetchone()[0] == 19_999_999
+    assert not (tmp_path / ".tmp").exists()
+
+
+def test_memory_limit_setting_is_validated(tmp_path):
+    from fb_analyst.errors import ConfigError
+    from fb_analyst.settings import load_settings
+
+    config = tmp_path / "s.yaml"
+    config.write_text("memory_limit: lots\n")
+    with pytest.raises(ConfigError, match="memory_limit"):
+        load_settings(config)
+    config.write_text("memory_limit: 4GiB\n")
+    assert load_settings(config).memory_limit == "4GiB"

@@ -39,6 +39,7 @@ from fb_analyst.creative.result import (
     Theme,
     ThemeClusters,
 )
+from fb_analyst.creative.space import angle_lines
 from fb_analyst.creative.themes import ThemeModel, cluster_messages, normalise_text
 from fb_analyst.errors import StageError
 from fb_analyst.logs import get_logger
@@ -226,9 +227,11 @@ def build_recommendations(
         rows = current[current[S.CAMPAIGN] == c].groupby(context, as_index=False)["ctr_den"].sum()
         rows = rows.rename(columns={"ctr_den": "impressions"})
         base = float(campaign_ctr.get(c, np.nan))
+        preds_of: list[Interval | None] = [None] * len(cands)
+        if model is not None and len(rows) and cands:
+            preds_of = model.predict_ctr_many(rows, np.stack([emb[text] for _, _, text in cands]), level)
         scored = []
-        for h, cl, text in cands:
-            pred = model.predict_ctr(rows, emb[text], level) if model is not None and len(rows) else None
+        for (h, cl, text), pred in zip(cands, preds_of, strict=True):
             scored.append(((pred.value if pred and pred.value is not None else 0.0), text, h, cl, pred))
         # Prefer texts not already suggested to another campaign (when there are enough others).
         fresh = [s[:4] for s in scored if s[1] not in used_texts]
@@ -262,6 +265,16 @@ def build_recommendations(
             hypothesis_ids=list(hyp_ids), suggestions=suggestions,
         ))
     return out, rule
+
+
+def prefetch_embeddings(embedder: Embedder, messages: list[str], settings: Any) -> None:
+    """Embed, into ``embedder``'s cache, what :func:`analyze_creatives` embeds before it needs
+    any diagnosis result: the distinct ``messages`` (its first call, same list, so the same
+    batches and vectors) and the copy-angle example lines. ``fb-analyst run`` calls it in the
+    background while the diagnosis runs (:mod:`fb_analyst.pipeline.overlap`)."""
+    embedder.embed(messages)
+    if settings.creative.guide_with_angles:
+        embedder.embed(angle_lines())
 
 
 def analyze_creatives(

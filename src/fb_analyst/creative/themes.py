@@ -66,9 +66,8 @@ class ThemeModel:
 
 
 def _kmeans(x: np.ndarray, k: int, seed: int) -> np.ndarray:
-    # One thread: these problems are tiny, and OpenMP start-up dominates on a busy machine.
-    with threadpool_limits(1):
-        return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
+    """k-means with 10 restarts; callers hold ``threadpool_limits(1)`` (see :func:`choose_k`)."""
+    return KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(x)
 
 
 def _canonical_labels(labels: np.ndarray, messages: list[str]) -> np.ndarray:
@@ -115,11 +114,14 @@ def choose_k(
         )
         return labels, KSelection(method="none", chosen_k=1, rule=rule, scores=[])
     results: dict[int, tuple[np.ndarray, float, float]] = {}
-    for k in range(max(2, min_k), hi + 1):
-        labels = _kmeans(x, k, seed)
-        sil = float(silhouette_score(x, labels, metric="cosine")) if len(set(labels)) > 1 else float("nan")
-        stab = _stability(x, labels, k, seed, stability_rounds)
-        results[k] = (labels, sil, stab)
+    # One thread, entered once (entering costs ~6 ms, more than a fit): these problems are tiny,
+    # and OpenMP start-up dominates on a busy machine.
+    with threadpool_limits(1):
+        for k in range(max(2, min_k), hi + 1):
+            labels = _kmeans(x, k, seed)
+            sil = float(silhouette_score(x, labels, metric="cosine")) if len(set(labels)) > 1 else float("nan")
+            stab = _stability(x, labels, k, seed, stability_rounds)
+            results[k] = (labels, sil, stab)
     stable = [k for k, (_, s, st) in results.items() if np.isfinite(st) and st >= stability_min]
     if stable:
         best = max(stable, key=lambda k: (results[k][1], -k))

@@ -48,6 +48,7 @@ class Claim:
     evidence: list[EvidenceRow]
     actions_fmt: dict[str, str]
     q_value: float | None = None
+    bh_weight: float = 1.0  # its weight in the run's BH step (mean-1 scale); sets its prior odds
 
 
 def mix_claim(idx: CubeIndex, mr: MixRate, alpha: float) -> Claim | None:

@@ -7,8 +7,9 @@ frozen :class:`~fb_analyst.diagnose.models.Diagnosis` (the content of ``hypothes
 Pipeline: daily cube (one engine aggregate) -> account KPIs -> ROAS and CPA decompositions ->
 tracking outages (their days are left out of the performance tests) -> mix vs rate per dimension
 -> candidate segments x driver KPIs tested at day level -> BH over every test -> evaluator
-(greedy explanation) -> empirical-Bayes confidence -> fatigue findings attached -> ranked
-hypotheses with evidence and actions -> verdict.
+(greedy explanation) -> empirical-Bayes confidence (prior odds following the BH weights) ->
+fatigue findings attached -> ranked hypotheses with evidence, actions and the status rule of
+``hypotheses.py`` (FDR test and confidence >= 1/2) -> verdict.
 """
 
 from __future__ import annotations
@@ -30,11 +31,12 @@ from fb_analyst.diagnose.evaluate import (
     bh_weights,
 )
 from fb_analyst.diagnose.frames import CubeIndex, build_cube, den_col, num_col
-from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, rate_hypothesis
+from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, confidence_gate, rate_hypothesis
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Impact, KpiChange
 from fb_analyst.diagnose.outages import detect_outages
-from fb_analyst.diagnose.stats import bh_qvalues, confidence, fit_eb_prior
+from fb_analyst.diagnose.stats import bh_qvalues
+from fb_analyst.diagnose.weighted_eb import WeightedPrior, fit_weighted_prior
 from fb_analyst.kpis import KPIS, get_kpi, ratio_value
 from fb_analyst.settings import Settings
 from fb_analyst.windows import Windows
@@ -146,16 +148,17 @@ def diagnose(
     threshold = max(scaled) if scaled else -1.0
     evaluate(idx, cands, [threshold * w / wbar for w in weights[: len(cands)]], cfg)
 
-    from fb_analyst.diagnose.hypotheses import eb_input
-
-    eb = [(e, s) for c in cands if c.explained_by is None for e, s in [eb_input(c)]
-          if e is not None and s is not None]
-    prior = fit_eb_prior(np.array([e for e, _ in eb]), np.array([s for _, s in eb]))
+    # Confidence: empirical-Bayes prior whose non-null odds follow the same BH weights.
+    for c, w in zip(cands, weights):
+        c.extra["bh_weight"] = w / wbar
+    for c, w in zip(mix_claims + out_claims, weights[len(cands):]):
+        c.bh_weight = w / wbar
+    prior = _fit_prior(cands)
 
     fat_map = {(f.by, f.key): f for f in fatigue if f.fatigued}
 
     hyps = _assemble(idx, cands, mix_claims, out_claims, prior, cfg, cube.currency, fat_map, out_days)
-    verdict, summary = _verdict(hyps, account, metrics)
+    verdict, summary = _verdict(hyps, account, metrics, cfg.fdr_q)
     return Diagnosis(
         windows=windows, currency=cube.currency, dimensions=list(cube.dimensions), metrics=list(metrics),
         account_kpis=account, roas_decomposition=roas_dec, cpa_decomposition=cpa_dec, mix_vs_rate=mixes,
@@ -163,6 +166,16 @@ def diagnose(
         settings={**cfg.model_dump(), **{f"strata_{k}": " x ".join(v) if v else "none" for k, v in strata_of.items()}},
         notes=notes + list(cube.frame.attrs.get("notes", [])),
     )
+
+
+def _fit_prior(cands) -> WeightedPrior:
+    """The run's prior (``weighted_eb``), fitted to every candidate not explained by another (its
+    own estimate, normal-equivalent se from its decision p-value) at its BH weight."""
+    from fb_analyst.diagnose.hypotheses import eb_input
+
+    eb = [(e, s, c.extra["bh_weight"]) for c in cands if c.explained_by is None
+          for e, s in [eb_input(c)] if e is not None and s is not None]
+    return fit_weighted_prior(*(np.array([r[j] for r in eb]) for j in range(3)))
 
 
 def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
@@ -196,9 +209,9 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
     for j, c in enumerate(mix_claims + out_claims):
         st, reason = _claim_status(c, cfg)
         sign = 1 if c.direction == "up" else -1
-        conf = confidence(c.log_ratio, c.se, prior, cfg.min_effect, sign) if c.log_ratio is not None and c.se else 0.0
-        if st == "supported" and conf < cfg.min_confidence:
-            st, reason = "inconclusive", f"{reason}; but only {conf:.0%} probable beyond {cfg.min_effect:.0%}"
+        conf = prior.confidence(c.log_ratio, c.se, c.bh_weight, cfg.min_effect, sign) \
+            if c.log_ratio is not None and c.se else 0.0
+        st, reason = confidence_gate(st, reason, conf, c.q_value, cfg)
         actions = OUTAGE_ACTIONS if c.kind == "measurement" else MIX_ACTIONS
         records.append(Hypothesis(
             id=f"C{j}", kind=c.kind, title=c.title, metric=c.metric, direction=c.direction,
@@ -224,7 +237,10 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
     return out
 
 
-def _verdict(hyps: list[Hypothesis], account: list[KpiChange], metrics: Sequence[str]) -> tuple[str, str]:
+def _verdict(hyps: list[Hypothesis], account: list[KpiChange], metrics: Sequence[str],
+             fdr_q: float) -> tuple[str, str]:
+    """(verdict, summary). Without a supported hypothesis the summary still names the strongest
+    candidate that passed the FDR test but was not supported (e.g. the confidence gate), and why."""
     moves = []
     for kc in account:
         if kc.kpi in metrics and kc.delta_pct is not None:
@@ -232,7 +248,12 @@ def _verdict(hyps: list[Hypothesis], account: list[KpiChange], metrics: Sequence
     moved = "; ".join(moves)
     sup = [h for h in hyps if h.status == "supported"]
     if not sup:
-        return "no significant change", f"No significant change: {moved}; no tested segment moved beyond noise."
+        weak = next((h for h in hyps if h.status == "inconclusive" and h.explained_by is None
+                     and h.q_value is not None and h.q_value <= fdr_q), None)
+        if weak is None:
+            return "no significant change", f"No significant change: {moved}; no tested segment moved beyond noise."
+        return "no significant change", (f"No significant change: {moved}; the strongest signal, {weak.id} "
+                                         f"({weak.title}), is not supported: {weak.reason}.")
     top = sup[0]
     verdict = f"{len(sup)} supported hypothesis" + ("es" if len(sup) > 1 else "")
     return verdict, f"{moved}. Main finding ({top.id}, confidence {top.confidence:.0%}): {top.title}."

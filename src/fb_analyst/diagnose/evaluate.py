@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from fb_analyst.diagnose.frames import WINDOW, Cube, CubeIndex, den_col, num_col
+from fb_analyst.diagnose.frames import WINDOW, Cube, CubeIndex, PackedMask, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
 from fb_analyst.diagnose.stats import ContrastTest, RateTest
@@ -68,7 +68,7 @@ class Candidate:
 
     metric: str
     segment: dict[str, str]
-    mask: np.ndarray
+    rows: PackedMask
     strata: tuple[str, ...] | None
     test: RateTest
     q_value: float | None = None
@@ -81,6 +81,11 @@ class Candidate:
     gain: float = 0.0
     chosen: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The segment's rows of the cube as a boolean mask (a fresh array on every call)."""
+        return self.rows.unpack()
 
     @property
     def key(self) -> tuple:
@@ -146,8 +151,10 @@ def segment_candidates(idx: CubeIndex, settings: DiagnoseSettings) -> list[dict[
     f = idx.cube.frame
     if "sum__spend" not in f.columns or "sum__impressions" not in f.columns:
         return out
+    volume = ["sum__impressions", "sum__spend"]
+    f = f.loc[idx.include, [*idx.cube.dimensions, WINDOW, *volume]]  # one narrow copy, not one full copy per dimension
     for dim in idx.cube.dimensions:
-        g = f[idx.include].groupby([dim, WINDOW])[["sum__impressions", "sum__spend"]].sum().unstack(WINDOW, fill_value=0.0)
+        g = f.groupby([dim, WINDOW])[volume].sum().unstack(WINDOW, fill_value=0.0)
         if g.empty:
             continue
         spend = g["sum__spend"].reindex(columns=["baseline", "current"], fill_value=0.0)
@@ -168,7 +175,7 @@ def localised_candidates(idx: CubeIndex, kpi: str, settings: DiagnoseSettings) -
         return []
     cube = idx.cube
     dims = [d for d in cube.dimensions if cube.frame[d].nunique() > 1]
-    f = cube.frame[idx.include]
+    f = cube.frame.loc[idx.include, [*dims, WINDOW, num_col(kpi), den_col(kpi)]]  # only the columns summed
     g = f.groupby([*dims, WINDOW])[[num_col(kpi), den_col(kpi)]].sum().unstack(WINDOW, fill_value=0.0)
     g.columns = [f"{a}_{b}" for a, b in g.columns]
     for c in (f"{num_col(kpi)}_baseline", f"{num_col(kpi)}_current", f"{den_col(kpi)}_baseline",
@@ -230,7 +237,7 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
                 finding = trends.get(next(iter(seg.items())))
                 if finding is not None and finding.p_value is not None:
                     extra.update(trend_p=finding.p_value, trend=finding)
-            cands.append(Candidate(metric=kpi, segment=seg, mask=mask, strata=st, test=test,
+            cands.append(Candidate(metric=kpi, segment=seg, rows=PackedMask(mask), strata=st, test=test,
                                    contrast=contrast, extra=extra))
     return cands, strata_of
 
@@ -259,7 +266,9 @@ def bh_weights(cands: list[Candidate], n_other: int) -> list[float]:
     groups and, within a group, equally between its values -- every dimension is a priori as
     likely to hold the cause, so a dimension with 5 values is not drowned by one with 100 ads.
     Localised elements (already Bonferroni-corrected for their search) and the ``n_other`` mix and
-    outage claims get weight 1. Weights average 1 over all tests.
+    outage claims get weight 1. Weights average 1 over all tests. The same weights set each test's
+    prior odds of a real effect in the confidence step (``weighted_eb``), so the test and the
+    confidence use one prior.
     """
     m = len(cands) + n_other
     unit = [i for i, c in enumerate(cands) if c.extra.get("searched", 1) > 1]
@@ -306,21 +315,23 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
             cands[best].chosen = True
             cands[best].extra["test_used"] = current[best]
             pool.remove(best)
-            removed |= cands[best].mask
+            best_mask = cands[best].mask
+            removed |= best_mask
             still = []
             for i in pool:
                 # Every candidate is re-tested without the chosen segment's rows: an overlapping one
                 # may be a diluted copy of it, and a disjoint one may only look different because
                 # the chosen segment sat in its reference (the rest of the account).
-                rest = cands[i].mask & ~removed
+                mask = cands[i].mask
+                rest = mask & ~removed
                 if not rest.any():
                     cands[i].explained_by = best
                     continue
-                overlap = bool((cands[i].mask & cands[best].mask).any())
+                overlap = bool((mask & best_mask).any())
                 t = idx.test(rest, kpi, cands[i].strata, settings.alpha) if overlap else current[i]
                 ct = None
                 if cands[i].segment:
-                    ct = idx.contrast(rest, ~cands[i].mask & ~removed & inc, kpi, cands[i].strata, settings.alpha)
+                    ct = idx.contrast(rest, ~mask & ~removed & inc, kpi, cands[i].strata, settings.alpha)
                 current[i] = t
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left

@@ -5,11 +5,27 @@ fatigue findings, the q-value of every test and the fitted empirical-Bayes prior
 :class:`~fb_analyst.diagnose.models.Hypothesis` list, supported first, each group ranked by
 ``|impact.revenue_at_stake|``, ids ``H1, H2, ...`` in that order.
 
-**Status rule** (``status_of``): *supported* when the day-level test is significant after BH
-(``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it and (optional, off by
-default) the confidence is at least ``min_confidence``; *rejected* when another
-supported hypothesis explains it (what is left after removing that segment is not significant) or
-the interval shows the change is smaller than the minimum effect; *inconclusive* otherwise.
+**Status rule** (``status_of``, then ``confidence_gate``): *supported* when the day-level test is
+significant after BH (``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it, and
+the confidence is at least ``support_level(settings) = max(SUPPORT_CONFIDENCE, min_confidence)``
+(0.5 by default); *rejected* when another hypothesis explains it (what is left after removing that
+segment is not significant) or the interval shows the change is smaller than the minimum effect;
+*inconclusive* otherwise.
+
+Why both gates. The BH q-value answers "is this change different from zero, given how many
+changes were tested"; ``confidence`` (``stats.confidence``) answers "how probable is a change of
+at least ``min_effect`` in the stated direction", shrinking every estimate towards the run's fitted
+distribution of effects. A claim shown as *supported* asserts both, so both must hold. The level
+1/2 is the natural one for that second question: confidence >= 1/2 is exactly "the posterior
+median of the change lies beyond ``min_effect`` in the claimed direction" -- the shrunk estimate,
+not the raw one, must clear the practical minimum. A change that only just passes BH with a raw
+estimate near ``min_effect`` (posterior mass split around the threshold), or one that a run full
+of null tests shrinks to nothing (a lone z = 2.5 among a thousand tests), stays *inconclusive*
+with the reason stated (and the run's summary names it), so "supported, 43%" cannot be written.
+For the two answers to use one prior, the confidence's prior odds of a real effect follow the BH
+weights of the test (``weighted_eb``). The gate only removes supported claims; the calibration of
+the confidence is measured over every hypothesis (``tests/diagnose/test_calibration.py``,
+``benchmarks/bench_diagnosis.py``, which also reports the hit rate without the gate).
 
 **Revenue at stake** of a change of KPI k by ``exp(b)`` in a segment with current revenue ``Rev``:
 ``Rev x (1 - exp(-g b))`` with ``g = +1`` for higher-is-better KPIs (CTR, CVR, AOV, ROAS) and
@@ -27,7 +43,8 @@ from fb_analyst.diagnose.evaluate import Candidate
 from fb_analyst.diagnose.frames import CubeIndex
 from fb_analyst.diagnose.frames import SUM, den_col, num_col
 from fb_analyst.diagnose.models import EvidenceRow, FatigueFinding, Hypothesis, Impact
-from fb_analyst.diagnose.stats import EBPrior, confidence, z_se
+from fb_analyst.diagnose.stats import z_se
+from fb_analyst.diagnose.weighted_eb import WeightedPrior
 from fb_analyst.kpis import get_kpi, safe_ratio
 from fb_analyst.settings import DiagnoseSettings
 
@@ -68,6 +85,26 @@ OUTAGE_ACTIONS = [
 ]
 
 _BETTER_UP = {"ctr", "cvr", "aov", "roas"}
+
+#: Least confidence of a supported hypothesis (module doc: posterior median beyond ``min_effect``).
+SUPPORT_CONFIDENCE = 0.5
+
+
+def support_level(settings: DiagnoseSettings) -> float:
+    """The confidence a supported hypothesis needs: ``max(SUPPORT_CONFIDENCE, min_confidence)``."""
+    return max(SUPPORT_CONFIDENCE, settings.min_confidence)
+
+
+def confidence_gate(status: str, reason: str, conf: float, q: float | None,
+                    settings: DiagnoseSettings) -> tuple[str, str]:
+    """(status, reason) after the confidence gate of the module's status rule: a supported claim
+    whose confidence is below ``support_level`` becomes inconclusive, with both numbers stated."""
+    if status != "supported" or conf >= support_level(settings):
+        return status, reason
+    qs = "" if q is None else f" (q={q:.3g})"
+    return "inconclusive", (f"significant after FDR{qs}, but only {conf:.0%} probable that the change "
+                            f"exceeds {settings.min_effect:.0%} in its direction once shrunk towards the "
+                            f"run's other tests (supported needs {support_level(settings):.0%})")
 
 
 def seg_label(segment: dict[str, str]) -> str:
@@ -134,10 +171,10 @@ def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[Ev
     """The segment's numerator and denominator sums per window (outage days excluded)."""
     k = get_kpi(c.metric)
     cube = idx.cube
-    rows = []
+    rows, mask = [], c.mask
     for cur, (w, win) in zip((False, True), (("baseline", cube.windows.baseline), ("current", cube.windows.current))):
-        num = idx.window_sum(c.mask, num_col(c.metric), cur)
-        den = idx.window_sum(c.mask, den_col(c.metric), cur)
+        num = idx.window_sum(mask, num_col(c.metric), cur)
+        den = idx.window_sum(mask, den_col(c.metric), cur)
         ex = [d for d in excluded if win.start <= d <= win.end]
         rows.append(EvidenceRow(
             segment=dict(c.segment), window=w, start=win.start, end=win.end, excluded_dates=ex,
@@ -147,7 +184,7 @@ def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[Ev
 
 
 def rate_hypothesis(
-    idx: CubeIndex, c: Candidate, cands: list[Candidate], settings: DiagnoseSettings, prior: EBPrior,
+    idx: CubeIndex, c: Candidate, cands: list[Candidate], settings: DiagnoseSettings, prior: WeightedPrior,
     excluded: list[date], currency: str | None, fatigue: dict[tuple[str, str], FatigueFinding],
     ids: dict[int, str], me: int,
 ) -> Hypothesis:
@@ -164,15 +201,15 @@ def rate_hypothesis(
     est, se = eb_input(c)
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
     sign = 1 if direction == "up" else -1
-    conf = confidence(est, se, prior, settings.min_effect, sign) if est is not None and se else 0.0
-    if status == "supported" and conf < settings.min_confidence:
-        status, reason = "inconclusive", (f"significant after FDR (q={c.q_value:.3g}) but only {conf:.0%} "
-                                          f"probable that the effect exceeds {settings.min_effect:.0%}")
+    conf = prior.confidence(est, se, c.extra.get("bh_weight", 1.0), settings.min_effect, sign) \
+        if est is not None and se else 0.0
+    status, reason = confidence_gate(status, reason, conf, c.q_value, settings)
     evidence = rate_evidence(idx, c, excluded)
     base, cur = evidence[0].value, evidence[1].value
-    rev = idx.window_sum(c.mask, SUM + "revenue", True) if SUM + "revenue" in idx.values else None
-    spend_tot = idx.window_sum(c.mask | True, SUM + "spend", True) if SUM + "spend" in idx.values else 0.0
-    spend_share = idx.window_sum(c.mask, SUM + "spend", True) / spend_tot if spend_tot > 0 else None
+    mask = c.mask
+    rev = idx.window_sum(mask, SUM + "revenue", True) if SUM + "revenue" in idx.values else None
+    spend_tot = idx.window_sum(mask | True, SUM + "spend", True) if SUM + "spend" in idx.values else 0.0
+    spend_share = idx.window_sum(mask, SUM + "spend", True) / spend_tot if spend_tot > 0 else None
     seg = seg_label(c.segment)
     kind, actions = "rate", [a.format(seg=seg) for a in ACTIONS.get((c.metric, direction), [])]
     title = f"{k.label} {'rose' if direction == 'up' else 'fell'} {abs(math.expm1(t.log_ratio or 0)):.0%} in {seg}"

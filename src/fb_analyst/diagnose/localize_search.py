@@ -18,10 +18,33 @@ combination scores all of its elements.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
 
 import numpy as np
+
+
+class Members(Sequence):
+    """The elements of a search as (dimension index, value code) tuples, built when one is read.
+
+    A depth-2 search over a multi-million-row cube scores millions of elements and reads a handful;
+    one Python tuple per element would cost ~250 bytes each (hundreds of MB), the code arrays kept
+    here cost ``depth`` integers per element."""
+
+    def __init__(self, combos: list[tuple[int, ...]], keys: list[np.ndarray]):
+        self._combos = combos  # dimension indices of each combination searched
+        self._keys = keys  # per combination: (n_elements, depth) value codes
+        self._starts = np.cumsum([0] + [len(k) for k in keys])
+
+    def __len__(self) -> int:
+        return int(self._starts[-1])
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        k = int(np.searchsorted(self._starts, i, side="right")) - 1
+        return tuple(zip(self._combos[k], map(int, self._keys[k][i - self._starts[k]])))
 
 
 @dataclass(frozen=True)
@@ -32,7 +55,7 @@ class Candidates:
     ``actual``/``expected``/``variance`` are the element's sums, ``gain`` its score G.
     """
 
-    members: list[tuple[tuple[int, int], ...]]
+    members: Sequence[tuple[tuple[int, int], ...]]
     actual: np.ndarray
     expected: np.ndarray
     variance: np.ndarray
@@ -56,9 +79,11 @@ def enumerate_candidates(
     leaf under ``mask`` are returned.
     """
     n_dims = codes.shape[1]
-    members: list[tuple[tuple[int, int], ...]] = []
+    combos: list[tuple[int, ...]] = []
+    keys_of: list[np.ndarray] = []
     acts, exps, vars_, counts, depths = [], [], [], [], []
     rows = np.flatnonzero(mask)
+    a_rows, e_rows, v_rows = actual[rows], expected[rows], variance[rows]
     for depth in range(1, min(max_depth, n_dims) + 1):
         for combo in combinations(range(n_dims), depth):
             if rows.size == 0:
@@ -71,17 +96,18 @@ def enumerate_candidates(
             group = group.reshape(-1)
             size = uniq.size
             keys = np.column_stack(np.unravel_index(uniq, shape))
-            acts.append(np.bincount(group, weights=actual[rows], minlength=size))
-            exps.append(np.bincount(group, weights=expected[rows], minlength=size))
-            vars_.append(np.bincount(group, weights=variance[rows], minlength=size))
+            acts.append(np.bincount(group, weights=a_rows, minlength=size))
+            exps.append(np.bincount(group, weights=e_rows, minlength=size))
+            vars_.append(np.bincount(group, weights=v_rows, minlength=size))
             counts.append(np.bincount(group, minlength=size))
             depths.append(np.full(size, depth))
-            members.extend(tuple(zip(combo, map(int, key))) for key in keys)
+            combos.append(combo)
+            keys_of.append(keys)
     act = np.concatenate(acts) if acts else np.zeros(0)
     exp = np.concatenate(exps) if exps else np.zeros(0)
     var = np.concatenate(vars_) if vars_ else np.zeros(0)
     return Candidates(
-        members=members,
+        members=Members(combos, keys_of),
         actual=act,
         expected=exp,
         variance=var,

@@ -86,9 +86,10 @@ def detect_outages(cube: Cube, settings: DiagnoseSettings) -> tuple[list[Outage]
     found: list[Outage] = []
     covered: set[tuple] = set()  # (date, measure) already reported for the account
     value_cols = [SUM + m for m in (S.CLICKS, S.PURCHASES, S.REVENUE) if SUM + m in f]
+    day_code, days = cube.factorized(S.DATE)
     for seg in segments:
         mask = cube.mask(seg)
-        daily = f[mask].groupby([S.DATE, WINDOW])[value_cols].sum().reset_index().sort_values(S.DATE)
+        daily = _daily_sums(cube, mask, value_cols)
         for measure, rows in _flag_days(daily, settings).items():
             for day, clicks, med, obs, exp, window in rows:
                 if (day, measure) in covered:
@@ -96,7 +97,20 @@ def detect_outages(cube: Cube, settings: DiagnoseSettings) -> tuple[list[Outage]
                 found.append(Outage(date=day, segment=seg, measure=measure, clicks=clicks,
                                     expected_clicks=med, observed=obs, expected=exp,
                                     drop=1 - obs / exp if exp > 0 else 1.0, window=window))
-                exclude |= mask & (f[S.DATE] == day).to_numpy()
+                exclude |= mask & (day_code == days.get_loc(day))
                 if not seg:
                     covered.add((day, measure))
     return found, exclude
+
+
+def _daily_sums(cube: Cube, mask: np.ndarray, value_cols: list[str]) -> pd.DataFrame:
+    """Date, window and the sums of ``value_cols`` per day of the rows in ``mask`` (days without
+    a row left out), sorted by date -- integer day codes and ``np.bincount``, as every segment of
+    the account is summed this way."""
+    day_code, days = cube.factorized(S.DATE)
+    window = np.empty(len(days), dtype=object)
+    window[day_code] = cube.frame[WINDOW].to_numpy()
+    codes = day_code[mask]
+    present = np.flatnonzero(np.bincount(codes, minlength=len(days)) > 0)
+    sums = {c: np.bincount(codes, cube.frame[c].to_numpy()[mask], len(days))[present] for c in value_cols}
+    return pd.DataFrame({S.DATE: days[present], WINDOW: window[present], **sums})

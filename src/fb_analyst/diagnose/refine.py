@@ -59,11 +59,6 @@ def explained_chi2(t: RateTest) -> float:
 MAX_DRILL = 3
 
 
-def _subset(a: np.ndarray, b: np.ndarray) -> bool:
-    """Rows of ``a`` all inside ``b``."""
-    return not bool((a & ~b).any())
-
-
 def drill_down(idx: CubeIndex, cands: list[Candidate], p: int, cuts: list[float],
                 settings: DiagnoseSettings) -> None:
     """Hierarchical follow-up of a chosen segment P: its sub-segments are tested at
@@ -76,15 +71,15 @@ def drill_down(idx: CubeIndex, cands: list[Candidate], p: int, cuts: list[float]
     if parent.test.log_ratio is None:
         return
     kids = [i for i, c in enumerate(cands) if i != p and c.metric == parent.metric
-            and c.mask.sum() < parent.mask.sum() and _subset(c.mask, parent.mask)]
+            and c.rows.count < parent.rows.count and c.rows.issubset(parent.rows)]
     if not kids:
         return
     level = settings.alpha / len(kids)
     hits = [i for i in kids if (cands[i].p_value or 1.0) <= level and cands[i].test.log_ratio is not None
             and abs(math.expm1(cands[i].test.log_ratio)) >= settings.min_effect
             and cands[i].test.log_ratio * parent.test.log_ratio > 0]
-    leaves = [i for i in hits if not any(j != i and _subset(cands[j].mask, cands[i].mask)
-                                         and (cands[j].mask.sum() < cands[i].mask.sum() or j < i) for j in hits)]
+    leaves = [i for i in hits if not any(j != i and cands[j].rows.issubset(cands[i].rows)
+                                         and (cands[j].rows.count < cands[i].rows.count or j < i) for j in hits)]
     if not 1 <= len(leaves) <= MAX_DRILL:
         return
     union = np.zeros_like(parent.mask)
@@ -114,22 +109,22 @@ def prune(idx: CubeIndex, cands: list[Candidate], kpi: str, cuts: list[float], s
         chosen = sorted([i for i, c in enumerate(cands) if c.metric == kpi and c.chosen],
                         key=lambda i: explained_chi2(cands[i].test))
         for i in chosen:
-            c = cands[i]
-            others = [j for j in chosen if j != i and not _subset(c.mask, cands[j].mask)]
-            cover = np.zeros_like(c.mask)
+            c, mask = cands[i], cands[i].mask
+            others = [j for j in chosen if j != i and not c.rows.issubset(cands[j].rows)]
+            cover = np.zeros_like(mask)
             for j in others:
                 cover |= cands[j].mask
-            if not (cover & c.mask).any():
+            if not (cover & mask).any():
                 continue
-            rest = c.mask & ~cover
+            rest = mask & ~cover
             t = idx.test(rest, kpi, c.strata, settings.alpha) if rest.any() else None
-            ct = idx.contrast(rest, ~c.mask & ~cover, kpi, c.strata, settings.alpha) if (
+            ct = idx.contrast(rest, ~mask & ~cover, kpi, c.strata, settings.alpha) if (
                 t is not None and c.segment) else None
             if t is not None and is_significant(t, ct, bool(c.segment), cuts[i], settings, None,
                                               c.extra.get("searched", 1)):
                 continue
             c.chosen = False
-            c.explained_by = max(others, key=lambda j: int((cands[j].mask & c.mask).sum()))
+            c.explained_by = max(others, key=lambda j: int((cands[j].mask & mask).sum()))
             c.residual, c.residual_contrast = t, ct
             changed = True
             break

@@ -1,6 +1,8 @@
 """Forecasts with honest uncertainty, and budget allocation on fitted response curves.
 
-``forecast_and_allocate(table, settings, ...)`` -> :class:`ForecastResult` (``forecast.json``).
+``forecast_and_allocate(table, settings, ...)`` -> :class:`ForecastResult` (``forecast.json``);
+it is ``forecast_daily(daily_inputs(table, ...))``, split so ``run`` can forecast the small
+per-day aggregates in a parallel process that never opens the table.
 Modules: ``series`` (daily series from the table, repaired on purpose), ``models`` (engine seam:
 statsforecast default, Prophet optional), ``backtest`` (MASE, coverage, ensemble, model choice),
 ``forecasting`` (many series at once; ratio KPIs from components), ``curves`` (Hill response
@@ -21,7 +23,7 @@ from fb_analyst.forecast.result import (
     ForecastResult,
     SeriesForecast,
 )
-from fb_analyst.forecast.stage import forecast_and_allocate
+from fb_analyst.forecast.stage import DailyInputs, daily_inputs, forecast_and_allocate, forecast_daily
 
 __all__ = [
     "CAVEAT",
@@ -29,11 +31,14 @@ __all__ = [
     "CampaignAllocation",
     "Candidate",
     "CurveFit",
+    "DailyInputs",
     "Estimate",
     "ForecastPoint",
     "ForecastResult",
     "SeriesForecast",
     "allocate_budget",
+    "daily_inputs",
     "forecast_and_allocate",
+    "forecast_daily",
     "forecast_series",
 ]

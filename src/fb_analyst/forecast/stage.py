@@ -4,12 +4,16 @@ Series: the account and every value of each requested segment dimension, for imp
 spend, purchases, revenue (modelled directly) and CTR, CPC, CVR, ROAS (per ``ratio_method``: as the
 ratio of the component forecasts, directly, or -- ``auto`` -- whichever backtests better per
 series). Budget: a per-campaign allocation of the daily budget on fitted response curves.
+
+``forecast_and_allocate`` = :func:`daily_inputs` (the only step that reads the table: a few
+per-day aggregates) then :func:`forecast_daily` (everything else, on those small frames).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import ibis
 import pandas as pd
@@ -102,19 +106,27 @@ def _pick_ratio(comp: Outcome | None, direct: Outcome | None, method: str) -> tu
     return direct, "direct"
 
 
-def forecast_and_allocate(
-    table: ibis.Table,
-    settings: Settings,
-    *,
-    windows: Windows | None = None,
-    segments: Sequence[str] = (S.CAMPAIGN,),
-    budget_total: float | None = None,
-    budget_change: float | None = None,
-) -> ForecastResult:
-    """Forecast the account and each segment's daily KPIs, and allocate the daily budget.
+@dataclass(frozen=True)
+class DailyInputs:
+    """Everything the stage reads from the canonical table: small per-day frames (picklable).
 
-    ``budget_total``: daily budget to allocate (default: settings, else the current window's
-    run-rate); ``budget_change``: relative change of the run-rate instead (+0.2 = add 20%).
+    ``daily_by``: ``{'__account__': frame, dim: frame}`` per-day sums up to ``last_date``;
+    ``budget_daily``: per campaign and day for the budget (None without a campaign column).
+    ``fb-analyst run`` computes these in the main process and forecasts them in a parallel one,
+    which then never opens the table (see :mod:`fb_analyst.pipeline.overlap`).
+    """
+
+    daily_by: dict[str, pd.DataFrame]
+    budget_daily: pd.DataFrame | None
+    windows: Windows
+    last_date: pd.Timestamp
+
+
+def daily_inputs(
+    table: ibis.Table, settings: Settings, *, windows: Windows | None = None, segments: Sequence[str] = (S.CAMPAIGN,)
+) -> DailyInputs:
+    """The per-day aggregates of ``table`` the forecasts and the budget need (one query per level).
+
     A partial last day (see :mod:`fb_analyst.windows`) is left out of the history.
     """
     windows = windows or resolve_windows(table, settings=settings)
@@ -131,18 +143,45 @@ def forecast_and_allocate(
         daily_by[d] = daily_sums(table, [d])
     for k in daily_by:
         daily_by[k] = daily_by[k][daily_by[k][S.DATE] <= last_date]
-    series, note = build_forecasts(daily_by, settings, last_date)
-    budget = _budget(table, settings, windows, daily_by, budget_total, budget_change)
+    budget_daily = None
+    if S.CAMPAIGN in table.columns:
+        budget_daily = daily_by[S.CAMPAIGN] if S.CAMPAIGN in daily_by else daily_sums(table, [S.CAMPAIGN])
+    return DailyInputs(daily_by=daily_by, budget_daily=budget_daily, windows=windows, last_date=last_date)
+
+
+def forecast_daily(
+    inputs: DailyInputs, settings: Settings, *, budget_total: float | None = None,
+    budget_change: float | None = None,
+) -> ForecastResult:
+    """Forecast every series of ``inputs`` and allocate the daily budget (see :func:`forecast_and_allocate`)."""
+    series, note = build_forecasts(inputs.daily_by, settings, inputs.last_date)
+    budget = _budget(inputs, settings, budget_total, budget_change)
     return ForecastResult(engine=settings.forecast.engine, horizon=settings.forecast.horizon, ratio_method=note,
-                          last_date=last_date.date(), series=series, budget=budget)
+                          last_date=inputs.last_date.date(), series=series, budget=budget)
 
 
-def _budget(table: ibis.Table, settings: Settings, windows: Windows, daily_by: dict[str, pd.DataFrame],
-            budget_total: float | None, budget_change: float | None) -> BudgetPlan:
-    if S.CAMPAIGN not in table.columns:
+def forecast_and_allocate(
+    table: ibis.Table,
+    settings: Settings,
+    *,
+    windows: Windows | None = None,
+    segments: Sequence[str] = (S.CAMPAIGN,),
+    budget_total: float | None = None,
+    budget_change: float | None = None,
+) -> ForecastResult:
+    """Forecast the account and each segment's daily KPIs, and allocate the daily budget.
+
+    ``budget_total``: daily budget to allocate (default: settings, else the current window's
+    run-rate); ``budget_change``: relative change of the run-rate instead (+0.2 = add 20%).
+    """
+    inputs = daily_inputs(table, settings, windows=windows, segments=segments)
+    return forecast_daily(inputs, settings, budget_total=budget_total, budget_change=budget_change)
+
+
+def _budget(inputs: DailyInputs, settings: Settings, budget_total: float | None,
+            budget_change: float | None) -> BudgetPlan:
+    if inputs.budget_daily is None:
         return BudgetPlan(status="skipped", reason="the data has no campaign column", total=0.0, current_total=0.0)
-    daily = daily_by.get(S.CAMPAIGN)
-    if daily is None:
-        daily = daily_sums(table, [S.CAMPAIGN])
-    return allocate_budget(daily, settings.forecast, window=(windows.current.start, windows.current.end),
-                           budget_total=budget_total, budget_change=budget_change, seed=settings.seed)
+    window = (inputs.windows.current.start, inputs.windows.current.end)
+    return allocate_budget(inputs.budget_daily, settings.forecast, window=window, budget_total=budget_total,
+                           budget_change=budget_change, seed=settings.seed)

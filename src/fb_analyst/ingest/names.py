@@ -12,7 +12,9 @@
    explained by swapping a known token for its sibling ("men" vs "women", "broad" vs "lookalike").
    A corrupted token ("w men", "omen") is not a known token, so it can still join its entity.
 
-The canonical spelling is the entity's most frequent raw spelling (whitespace collapsed).
+The canonical (display) spelling is chosen among the raw spellings of the entity's own key: one
+in mixed case ("Men Bold Drop", not "MEN BOLD DROP" or "men_bold_drop") when there is one, then the
+most frequent (whitespace collapsed).
 """
 
 from __future__ import annotations
@@ -88,6 +90,11 @@ def merge_forbidden(a: str, b: str) -> str | None:
     return None
 
 
+def _mixed_case(text: str) -> bool:
+    """Neither all capitals nor all lower case: how a name reads when it was typed with care."""
+    return text != text.upper() and text != text.lower()
+
+
 @dataclass(frozen=True)
 class NameDecision:
     """How one raw spelling was resolved."""
@@ -154,7 +161,7 @@ def resolve_names(
     canonical_of_rep: dict[str, str] = {}
     for rep in reps:
         spellings = by_key[rep]
-        top = max(spellings, key=lambda r: (spellings[r], r))
+        top = max(spellings, key=lambda r: (_mixed_case(r), spellings[r], r))
         canonical_of_rep[rep] = repair_text(top) or top
     for key, spellings in by_key.items():
         rep, score = key_to_rep[key]

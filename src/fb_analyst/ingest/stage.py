@@ -5,12 +5,14 @@
    connection: in memory for ordinary inputs, a temporary file for large ones (compressed and
    buffer-managed, so 10M rows stay under 2 GB of RAM; ``ingest.disk_stage_rows``); this is the
    only full pass over the inputs;
-3. exact duplicates are found by hash, verified on the values, counted and deleted; quarantined
-   rows are extracted with their raw cells and deleted;
+3. exact duplicates are found by hash, verified on the values, counted and deleted; the per-file
+   counts re-check the staging pass's hard-rule flag on every row; pandera names the reasons of
+   the flagged rows, which are extracted with their raw cells (quarantine) and deleted;
 4. distinct texts (not rows) go through Python: ftfy repair and entity resolution (rapidfuzz);
    the changes are applied in the engine by UPDATE ... FROM a mapping table;
-5. the canonical table is a projection of that table (``IngestResult.table``), validated lazily
-   by the pandera schema; the report's aggregates run in the engine.
+5. the canonical table is a projection of that table (``IngestResult.table``); pandera validates
+   its schema level, and its data checks are counted in the one query that computes the report's
+   aggregates (``summaries.profile``).
 
 DuckDB SQL is used where Ibis has no operation: ATTACH, DELETE, UPDATE ... FROM, GROUPING SETS.
 """
@@ -38,14 +40,17 @@ from fb_analyst.errors import EmptyInputError, StageError
 from fb_analyst.ingest import report as R
 from fb_analyst.ingest.names import load_overrides, repair_text, resolve_names
 from fb_analyst.ingest.prepare import (
-    FILE_IDX, FLAG_BITS, FLAGS, RAW, SUSPECT, PreparedFile, conform, prepare_file, rule_col, unpack,
+    FILE_IDX, FLAG_BITS, FLAGS, RAW, RULES, SUSPECT, PreparedFile, conform, prepare_file, rule_col, unpack,
 )
 from fb_analyst.ingest.readers import expand_inputs, new_workdir, read_source
-from fb_analyst.ingest.validate import HARD_RULES, canonical_schema, quarantine_schema
+from fb_analyst.ingest.validate import (
+    HARD_RULES, canonical_check_counts, canonical_schema, hard_violations, quarantine_schema,
+)
 from fb_analyst.settings import Settings
 
 NAME_LEVELS = (S.CAMPAIGN, S.ADSET)
 TABLE = "canonical"
+_QUARANTINE_COLUMNS = [S.SOURCE_FILE, S.SOURCE_ROW, "reason"]
 
 
 def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) -> R.IngestResult:
@@ -124,31 +129,33 @@ def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], me
             settings: Settings) -> R.IngestResult:
     qualified = f'"{store}".main.{TABLE}'
     base = unpack(con.table(TABLE, database=store), measures)
-    dup_counts = _remove_duplicates(con, qualified, base, dims, measures)
-    quarantine = _quarantine(base, files, measures)
-    per_file = _per_file_counts(base, dup_counts)
-    if per_file and sum(v[2] for v in per_file.values()) != len(quarantine):
+    dup_counts = _remove_duplicates(con, qualified, dims, measures)
+    per_file = _per_file_counts(base, dup_counts, measures)
+    suspects = sum(v[2] for v in per_file.values())
+    quarantine = _quarantine(base, files, measures) if suspects else _no_quarantine()
+    if suspects != len(quarantine):
         raise StageError("ingest", "hard-rule checks disagree between the staging pass and pandera")
     for i, f in enumerate(files):
         read, acc, quar, _dups = per_file.get(i, (0, 0, 0, 0))
         if quar and not acc:  # every row invalid (or a duplicate); a file of duplicates alone is fine
             raise EmptyInputError(_all_invalid_message(quarantine, f, read))
-    con.raw_sql(f"DELETE FROM {qualified} WHERE ({FLAGS} & {1 << FLAG_BITS[SUSPECT]}) <> 0")
+    if suspects:
+        con.raw_sql(f"DELETE FROM {qualified} WHERE ({FLAGS} & {1 << FLAG_BITS[SUSPECT]}) <> 0")
 
     audits = _repair_texts(con, qualified, base, dims, settings)
-    table = base.select(
-        *[c for c in S.CANONICAL_ORDER if c in base.columns and c != S.SOURCE_FILE],
-        **{S.imputed_flag(m): base[rule_col(m)].notnull() for m in measures},
-        **{S.SOURCE_FILE: _file_label(base, files)},
-    )
-    table = table.select(*[c for c in S.CANONICAL_ORDER if c in table.columns])
-    errors = _pandera_errors(table)
-    if errors:
-        raise StageError("ingest", f"canonical table fails its schema: {errors}")
+    wide = base.mutate(**{S.imputed_flag(m): base[rule_col(m)].notnull() for m in measures},
+                       **{S.SOURCE_FILE: _file_label(base, files)})
+    table = wide.select(*[c for c in S.CANONICAL_ORDER if c in wide.columns])
+    schema = canonical_schema(list(table.columns))
+    _validate_schema_level(schema, table)
 
-    from fb_analyst.ingest.summaries import build_report
+    from fb_analyst.ingest.summaries import build_report, profile
 
-    report = build_report(table, base, files, per_file, measures, audits, quarantine)
+    row = profile(wide, list(table.columns), measures, canonical_check_counts(wide, schema))
+    failed = {k: int(v) for k, v in row.items() if k.startswith("check:") and int(v or 0)}
+    if failed:
+        raise StageError("ingest", f"canonical table fails its schema: {failed}"[:500])
+    report = build_report(table, wide, row, files, per_file, measures, audits, quarantine)
     return R.IngestResult(table=table, report=report, quarantine=quarantine)
 
 
@@ -159,24 +166,35 @@ def _file_label(base: ibis.Table, files: list[PreparedFile]) -> Any:
     return base[FILE_IDX].cases(*[(i, f.source.label) for i, f in enumerate(files)])
 
 
-def _remove_duplicates(con: Any, qualified: str, base: ibis.Table, dims: list[str],
-                       measures: list[str]) -> dict[int, int]:
+def _remove_duplicates(con: Any, qualified: str, dims: list[str], measures: list[str]) -> dict[int, int]:
     """Delete every exact duplicate after its first occurrence; return counts per file.
 
     Rows equal in every canonical column (raw names, parsed date and measures, currency, the
-    recovery rule used) are duplicates; candidates share a hash, then are compared on the values.
+    recovery rule used) are duplicates. Candidates share a hash of the date, entity names and
+    measures (one aggregate of one integer per row; usually nothing comes back), then only they
+    are compared on the values.
     """
-    keys = [S.DATE, *dims, *measures, *[rule_col(m) for m in measures], S.CURRENCY]
-    # Candidates: equal date, entity names and measures (a cheap superset of true duplicates).
-    probe = [S.DATE, *[d for d in S.ENTITY_DIMENSIONS if d in dims], *measures]
-    hashed = base.mutate(_h=ibis.struct({k: base[k] for k in probe}).hash())
-    cand = hashed.group_by("_h").aggregate(n=_.count()).filter(_.n > 1).select("_h")
-    sub = hashed.semi_join(cand, "_h")
-    w = ibis.window(group_by=[sub[k] for k in keys], order_by=[sub[FILE_IDX], sub[S.SOURCE_ROW]])
-    frame = sub.mutate(_rn=ibis.row_number().over(w)).filter(_._rn > 0).select(FILE_IDX, S.SOURCE_ROW).execute()
-    if frame.empty:
+    keys = [S.DATE, *dims, *measures, RULES, S.CURRENCY]
+    probe = ", ".join(f'"{c}"' for c in [S.DATE, *[d for d in S.ENTITY_DIMENSIONS if d in dims], *measures])
+    hashes = con.raw_sql(
+        f"SELECT h FROM (SELECT hash({probe}) AS h FROM {qualified}) GROUP BY h HAVING count(*) > 1"
+    ).fetchall()
+    if not hashes:
         return {}
     name = f"_ingest_dups_{uuid.uuid4().hex[:8]}"
+    con.con.register(name, pd.DataFrame({"h": [h for (h,) in hashes]}, dtype="uint64"))
+    try:
+        partition = ", ".join(f'"{c}"' for c in keys)
+        frame = con.raw_sql(f"""
+            SELECT {FILE_IDX}, {S.SOURCE_ROW} FROM (
+                SELECT {FILE_IDX}, {S.SOURCE_ROW},
+                       row_number() OVER (PARTITION BY {partition} ORDER BY {FILE_IDX}, {S.SOURCE_ROW}) AS rn
+                FROM {qualified} WHERE hash({probe}) IN (SELECT h FROM {name}))
+            WHERE rn > 1""").df()
+    finally:
+        con.con.unregister(name)
+    if frame.empty:
+        return {}
     con.con.register(name, frame)
     try:
         con.raw_sql(f"DELETE FROM {qualified} AS t USING {name} AS d "
@@ -186,9 +204,17 @@ def _remove_duplicates(con: Any, qualified: str, base: ibis.Table, dims: list[st
     return {int(k): int(v) for k, v in frame[FILE_IDX].value_counts().items()}
 
 
-def _per_file_counts(base: ibis.Table, dups: dict[int, int]) -> dict[int, tuple[int, int, int, int]]:
-    """file index -> (read, accepted, quarantined, duplicates)."""
-    agg = base.group_by(FILE_IDX).aggregate(rows=_.count(), bad=_[SUSPECT].sum()).execute()
+def _per_file_counts(base: ibis.Table, dups: dict[int, int],
+                     measures: list[str]) -> dict[int, tuple[int, int, int, int]]:
+    """file index -> (read, accepted, quarantined, duplicates).
+
+    The same query re-evaluates the hard rules on the staged values of every row: the staging
+    pass's flag must agree with them (pandera then names the reasons of the flagged rows only).
+    """
+    hard = ibis.or_(*hard_violations(base, measures).values())
+    agg = base.group_by(FILE_IDX).aggregate(rows=_.count(), bad=_[SUSPECT].sum(), rechecked=hard.sum()).execute()
+    if (agg["bad"] != agg["rechecked"]).any():
+        raise StageError("ingest", "hard-rule checks disagree between the staging pass and the staged values")
     got = {int(r[FILE_IDX]): (int(r["rows"]), int(r["bad"])) for r in agg.to_dict("records")}
     out = {}
     for i in set(got) | set(dups):
@@ -206,15 +232,19 @@ def _all_invalid_message(quarantine: pd.DataFrame, f: PreparedFile, read: int) -
             f"e.g. row {int(first[S.SOURCE_ROW])}: {first['reason']}); fix those cells or export the report again")
 
 
+def _no_quarantine() -> pd.DataFrame:
+    return pd.DataFrame(columns=_QUARANTINE_COLUMNS)
+
+
 def _quarantine(base: ibis.Table, files: list[PreparedFile], measures: list[str]) -> pd.DataFrame:
-    """Rejected rows from pandera's lazy validation of the hard rules over the staged table:
+    """Rejected rows from pandera's lazy validation of the hard rules over the flagged rows:
     source_file, source_row, reason codes ('; '-joined), then the file's own raw cells."""
     import pandera.errors as pe
 
-    columns = [S.SOURCE_FILE, S.SOURCE_ROW, "reason"]
+    columns = _QUARANTINE_COLUMNS
     try:
-        quarantine_schema(measures).validate(base, lazy=True)
-        return pd.DataFrame(columns=columns)
+        quarantine_schema(measures).validate(base.filter(base[SUSPECT]), lazy=True)
+        return _no_quarantine()
     except pe.SchemaErrors as exc:
         cases = exc.failure_cases
     order = {code: i for i, code in enumerate(HARD_RULES)}
@@ -275,11 +305,14 @@ def _repair_texts(con: Any, qualified: str, base: ibis.Table, dims: list[str], s
     return audits
 
 
-def _pandera_errors(table: ibis.Table) -> str | None:
+def _validate_schema_level(schema: Any, table: ibis.Table) -> None:
+    """pandera at schema depth (columns, dtypes, strict): no query; the data checks are counted
+    in the report's profile query (``validate.canonical_check_counts``)."""
     import pandera.errors as pe
+    from pandera.config import ValidationDepth, config_context
 
     try:
-        canonical_schema(list(table.columns)).validate(table, lazy=True)
+        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
+            schema.validate(table, lazy=True)
     except pe.SchemaErrors as exc:
-        return str(exc.failure_cases)[:500]
-    return None
+        raise StageError("ingest", f"canonical table fails its schema: {str(exc.failure_cases)[:500]}") from exc

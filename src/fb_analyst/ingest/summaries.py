@@ -1,7 +1,13 @@
-"""Engine aggregates that feed ``DataQualityReport`` (each one query; small results come back).
+"""Engine aggregates that feed ``DataQualityReport``.
 
-``base`` is the ingest table with its helper columns (rule indices, warning flags, file index),
-after duplicates and quarantined rows were deleted; ``table`` is the canonical projection of it.
+Every per-row count of the report (KPI sums and coverage, missingness, imputations by rule, soft
+warnings, the date range, the currencies, the canonical data checks) is one named aggregate of a
+single query over the accepted rows (:func:`profile`), so the table is scanned once; only what
+needs rows or groups (warning examples, audience pairs, API action types) is a query of its own.
+
+``wide`` is the ingest table with its helper columns (rule indices, warning flags, file index)
+plus the canonical-only columns (imputed flags, source_file), after duplicates and quarantined
+rows were deleted; the canonical table is a projection of it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,36 @@ from fb_analyst.kpis import RATIO_KPIS, ratio_value
 _EXAMPLES = 5
 
 
+def profile(wide: ibis.Table, columns: list[str], measures: list[str], extra: dict[str, Any]) -> pd.Series:
+    """One aggregate over the accepted rows: every count the report needs, plus ``extra``."""
+    metrics: dict[str, Any] = {"_n": wide.count(), "date_lo": wide[S.DATE].min(), "date_hi": wide[S.DATE].max(),
+                               "currency_lo": wide[S.CURRENCY].min(), "currency_hi": wide[S.CURRENCY].max()}
+    for m in measures:
+        metrics[f"sum_{m}"] = wide[m].sum()
+        metrics[f"known_{m}"] = wide[m].count()
+    for k in _usable_kpis(measures):
+        both = wide[k.numerator].notnull() & wide[k.denominator].notnull()
+        metrics[f"{k.name}_num"] = ibis.ifelse(both, wide[k.numerator], None).sum()
+        metrics[f"{k.name}_den"] = ibis.ifelse(both, wide[k.denominator], None).sum()
+        metrics[f"{k.name}_rows"] = both.sum()
+    for c in _missing_columns(columns):
+        metrics[f"missing_{c}"] = wide[c].isnull().sum()
+    for m in measures:
+        for i, _rule in enumerate(IMPUTATION_RULES.get(m, [])):
+            metrics[f"imputed_{m}__{i}"] = (wide[rule_col(m)] == i).fill_null(False).sum()
+    for kind in ROW_SOFT_RULES:
+        metrics[f"warn_{kind}"] = wide[warn_col(kind)].sum()
+    return wide.aggregate(**metrics, **extra).execute().iloc[0]
+
+
+def _usable_kpis(measures: list[str]) -> list:
+    return [k for k in RATIO_KPIS if k.numerator in measures and k.denominator in measures]
+
+
+def _missing_columns(columns: list[str]) -> list[str]:
+    return [c for c in columns if not c.startswith("imputed_")]
+
+
 def action_types(base: ibis.Table, file_index: int) -> dict[str, int]:
     """Marketing API: accepted rows per purchase action type used."""
     rows = base.filter((base[FILE_IDX] == file_index) & base[ACTION_TYPE].notnull())
@@ -28,30 +64,22 @@ def action_types(base: ibis.Table, file_index: int) -> dict[str, int]:
     return {str(r[0]): int(r[1]) for r in df.itertuples(index=False)}
 
 
-def imputations(accepted: ibis.Table, measures: list[str]) -> list[R.Imputation]:
-    metrics = {}
-    for m in measures:
-        for i, (_text, _needs, _f) in enumerate(IMPUTATION_RULES.get(m, [])):
-            metrics[f"{m}__{i}"] = (accepted[rule_col(m)] == i).fill_null(False).sum()
-    if not metrics:
-        return []
-    row = accepted.aggregate(**metrics).execute().iloc[0]
+def imputations(row: pd.Series, measures: list[str]) -> list[R.Imputation]:
     out = []
     for m in measures:
         for i, (text, _needs, _f) in enumerate(IMPUTATION_RULES.get(m, [])):
-            n = int(row[f"{m}__{i}"] or 0)
+            n = int(row[f"imputed_{m}__{i}"] or 0)
             if n:
                 out.append(R.Imputation(measure=m, rule=text, rows=n))
     return out
 
 
-def warnings(base: ibis.Table, labels: list[str]) -> list[R.AnomalyWarning]:
-    """Soft anomalies with counts and example rows ('file:row')."""
-    row = base.aggregate(**{k: base[warn_col(k)].sum() for k in ROW_SOFT_RULES}).execute().iloc[0]
+def warnings(base: ibis.Table, labels: list[str], row: pd.Series) -> list[R.AnomalyWarning]:
+    """Soft anomalies with counts (from ``row``) and example rows ('file:row')."""
     found: dict[str, tuple[int, Any]] = {}
     for kind in ROW_SOFT_RULES:
-        if int(row[kind] or 0):
-            found[kind] = (int(row[kind]), base[warn_col(kind)])
+        if int(row[f"warn_{kind}"] or 0):
+            found[kind] = (int(row[f"warn_{kind}"]), base[warn_col(kind)])
     if S.ADSET in base.columns and S.AUDIENCE_TYPE in base.columns:
         pairs = base.group_by([S.ADSET, S.AUDIENCE_TYPE]).aggregate(n=_.count()).execute()
         bad = pairs[[audience_contradiction(a, b) for a, b in zip(pairs[S.ADSET], pairs[S.AUDIENCE_TYPE])]]
@@ -67,27 +95,16 @@ def warnings(base: ibis.Table, labels: list[str]) -> list[R.AnomalyWarning]:
     return out
 
 
-def missingness(table: ibis.Table) -> dict[str, R.Missingness]:
-    cols = [c for c in table.columns if not c.startswith("imputed_")]
-    row = table.aggregate(_n=_.count(), **{c: table[c].isnull().sum() for c in cols}).execute().iloc[0]
+def missingness(row: pd.Series, columns: list[str]) -> dict[str, R.Missingness]:
     n = int(row["_n"]) or 1
-    return {c: R.Missingness(missing=int(row[c]), share=round(int(row[c]) / n, 6)) for c in cols}
+    return {c: R.Missingness(missing=int(row[f"missing_{c}"]), share=round(int(row[f"missing_{c}"]) / n, 6))
+            for c in _missing_columns(columns)}
 
 
-def kpi_totals(table: ibis.Table, measures: list[str]) -> R.KpiTotals:
+def kpi_totals(row: pd.Series, measures: list[str]) -> R.KpiTotals:
     """Sums over known values; each ratio KPI over rows where both its inputs are known."""
-    agg: dict[str, ibis.Value] = {"_n": table.count()}
-    for m in measures:
-        agg[f"sum_{m}"] = table[m].sum()
-        agg[f"known_{m}"] = table[m].count()
-    usable = [k for k in RATIO_KPIS if k.numerator in measures and k.denominator in measures]
-    for k in usable:
-        both = table[k.numerator].notnull() & table[k.denominator].notnull()
-        agg[f"{k.name}_num"] = ibis.ifelse(both, table[k.numerator], None).sum()
-        agg[f"{k.name}_den"] = ibis.ifelse(both, table[k.denominator], None).sum()
-        agg[f"{k.name}_rows"] = both.sum()
-    row = table.aggregate(**agg).execute().iloc[0]
     n = int(row["_n"])
+    usable = _usable_kpis(measures)
     kpis = {}
     for k in RATIO_KPIS:
         if k not in usable:
@@ -105,6 +122,15 @@ def kpi_totals(table: ibis.Table, measures: list[str]) -> R.KpiTotals:
     )
 
 
+def currencies(table: ibis.Table, row: pd.Series) -> list[str]:
+    """Distinct currencies of the accepted rows (a query only when the profile saw several)."""
+    if pd.isna(row["currency_lo"]):
+        return []
+    if row["currency_lo"] == row["currency_hi"]:
+        return [str(row["currency_lo"])]
+    return sorted(table.select(S.CURRENCY).distinct().execute()[S.CURRENCY].dropna().tolist())
+
+
 def name_resolution(level: str, decisions: list) -> R.NameResolution:
     canonical: dict[str, int] = {}
     for d in decisions:
@@ -117,10 +143,10 @@ def name_resolution(level: str, decisions: list) -> R.NameResolution:
     )
 
 
-def build_report(table: ibis.Table, base: ibis.Table, files: list[PreparedFile],
+def build_report(table: ibis.Table, base: ibis.Table, row: pd.Series, files: list[PreparedFile],
                  per_file: dict[int, tuple[int, int, int, int]], measures: list[str],
                  audits: dict[str, list], quarantine: pd.DataFrame) -> R.DataQualityReport:
-    """Assemble data_quality.json from the per-file decisions and engine aggregates."""
+    """Assemble data_quality.json from the per-file decisions and the :func:`profile` row."""
     file_stats = []
     for i, f in enumerate(files):
         read, acc, quar, dup = per_file.get(i, (0, 0, 0, 0))
@@ -139,24 +165,24 @@ def build_report(table: ibis.Table, base: ibis.Table, files: list[PreparedFile],
     totals = [sum(v[k] for v in per_file.values()) for k in range(4)]
     codes = [c for r in quarantine["reason"] for c in str(r).split("; ")] if len(quarantine) else []
     reasons = {str(k): int(v) for k, v in pd.Series(codes, dtype=object).value_counts().items()}
-    currencies = sorted(table.select(S.CURRENCY).distinct().execute()[S.CURRENCY].dropna().tolist())
-    warns = warnings(base, [f.source.label for f in files])
-    if len(currencies) > 1:
+    found = currencies(table, row)
+    warns = warnings(base, [f.source.label for f in files], row)
+    if len(found) > 1:
         warns.append(R.AnomalyWarning(kind="mixed_currency", rows=totals[1], examples=[],
-                                      description=f"currencies {', '.join(currencies)}; sums across them mix units"))
-    rng = table.aggregate(lo=table[S.DATE].min(), hi=table[S.DATE].max()).execute().iloc[0]
+                                      description=f"currencies {', '.join(found)}; sums across them mix units"))
+    columns = list(table.columns)
     return R.DataQualityReport(
         inputs=[f.source.label for f in files],
         rows_read=totals[0], rows_accepted=totals[1], rows_quarantined=totals[2], duplicates_removed=totals[3],
         quarantined_by_reason=reasons,
         reason_descriptions={k: v for k, v in HARD_RULES.items() if k in reasons},
         files=file_stats,
-        currency=currencies[0] if len(currencies) == 1 else "mixed",
-        columns=list(table.columns),
-        date_range=(str(rng.lo)[:10], str(rng.hi)[:10]) if pd.notna(rng.lo) else None,
+        currency=found[0] if len(found) == 1 else "mixed",
+        columns=columns,
+        date_range=(str(row["date_lo"])[:10], str(row["date_hi"])[:10]) if pd.notna(row["date_lo"]) else None,
         name_resolution={d: name_resolution(d, audits[d]) for d in (S.CAMPAIGN, S.ADSET) if d in audits},
-        imputations=imputations(base, measures),
+        imputations=imputations(row, measures),
         warnings=warns,
-        missingness=missingness(table),
-        kpis=kpi_totals(table, measures),
+        missingness=missingness(row, columns),
+        kpis=kpi_totals(row, measures),
     )

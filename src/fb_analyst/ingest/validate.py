@@ -5,8 +5,9 @@
   stays NULL, never 0.
 * Hard violations send a row to quarantine with reason codes (``HARD_RULES``).
 * Soft anomalies are counted as warnings (``SOFT_RULES``) and never drop a row.
-* ``canonical_schema`` is the pandera (Ibis backend) schema of the canonical table; it is
-  validated lazily on the accepted rows, so code after ingest can trust the types and rules.
+* ``canonical_schema`` is the pandera (Ibis backend) schema of the canonical table, so code after
+  ingest can trust the types and rules: pandera validates its schema level, and its data checks
+  run as aggregates of one query over the accepted rows (``canonical_check_counts``).
 
 All functions take and return Ibis expressions over a dict of named columns (``cols``); nothing
 is evaluated here.
@@ -150,8 +151,10 @@ def hard_violations(c: Any, measures: list[str]) -> dict[str, Any]:
 def quarantine_schema(measures: list[str]) -> Any:
     """pandera (Ibis backend) schema of the hard rules over the staged table, one named check each.
 
-    Validated lazily: every failing row of every check comes back in ``failure_cases`` with its
-    ``_file``/``source_row`` (and raw cells), which is what ``quarantine.csv`` is made of.
+    Validated lazily on the rows the staging pass flagged (the same ``hard_violations``; the flag
+    is cross-checked over every row): each failing row of each check comes back in
+    ``failure_cases`` with its ``_file``/``source_row`` (and raw cells), which is what
+    ``quarantine.csv`` is made of.
     """
     import pandera.ibis as pa
 
@@ -220,3 +223,25 @@ def canonical_schema(columns: list[str]) -> Any:
 
         checks.append(pa.Check(clicks_le_impressions, name="clicks_le_impressions"))
     return pa.DataFrameSchema(spec, checks=checks, strict=True, name="canonical")
+
+
+def canonical_check_counts(t: ibis.Table, schema: Any) -> dict[str, Any]:
+    """The data checks of the pandera ``schema`` as aggregates counting the rows of ``t`` failing each.
+
+    pandera's Ibis backend runs one query per check; these named aggregates join the report's one
+    profile query instead (``summaries.profile``), while pandera validates the schema level itself
+    (columns, dtypes, strict). A check with no aggregate form here is an error, never skipped.
+    """
+    from pandera.api.ibis.types import IbisData
+
+    out: dict[str, Any] = {}
+    for name, column in schema.columns.items():
+        if not column.nullable:
+            out[f"check:{name}:not_null"] = t[name].isnull().sum()
+        for check in column.checks:
+            if check.name != "greater_than_or_equal_to":
+                raise NotImplementedError(f"no aggregate form for pandera check {check.name!r} on {name!r}")
+            out[f"check:{name}:{check.name}"] = (t[name] < check.statistics["min_value"]).sum()
+    for check in schema.checks:
+        out[f"check:{check.name}"] = (~check._check_fn(IbisData(t, None))).sum()
+    return out

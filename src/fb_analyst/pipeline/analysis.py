@@ -8,6 +8,7 @@ agent calls it with the windows its planner chose.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +130,6 @@ class Analysis:
     forecast: Any
     stages: tuple[StageOutcome, ...]
     headline: Headline
-    #: With ``analyse(parallel=True)``: a Parquet copy of ``table`` (written once for the parallel
-    #: forecast process; the report step publishes it as canonical.parquet), in a temporary folder.
-    canonical_parquet: Path | None = None
 
     def stage(self, name: str) -> StageOutcome | None:
         return next((s for s in self.stages if s.name == name), None)
@@ -169,6 +167,10 @@ def analyse(
         from fb_analyst.windows import WindowSpec
 
         spec = WindowSpec()
+    if settings.engine == "duckdb":
+        from fb_analyst.engine import default_connection, limit_memory
+
+        limit_memory(con or default_connection(), settings.memory_limit)
     ctx = Context(settings=settings, spec=spec, con=con)
     steps = list(PLAN)
     if isinstance(inputs_or_table, ibis.Table):
@@ -183,40 +185,46 @@ def analyse(
         ctx.inputs = [str(p) for p in items]
     wanted = {st.name for st in steps if stages is None or st.name in stages}
     warmup = forecast = None
-    try:
-        for step in steps:
-            if stages is not None and step.name not in stages:
-                ctx.outcomes.append(StageOutcome(name=step.name, status="skipped", seconds=0.0,
-                                                 reason="not requested by the caller"))
-                if progress:
-                    progress(step.name, "skipped", "not requested by the caller")
-                continue
-            if parallel and step.name == "creative" and warmup is not None:
-                warmup.join()
-            if parallel and step.name == "forecast" and forecast is not None:
-                step = Step(step.name, step.produces, step.needs, forecast.result)
-            execute_step(step, ctx, progress)
-            if not parallel:
-                continue
-            if warmup is None and ctx.table is not None and "creative" in wanted:
-                from fb_analyst.pipeline.overlap import EmbedderWarmup, has_creative_text
+    threads, cap = None, contextlib.nullcontext()
+    if parallel:  # two processes share the cores: numeric thread pools sized to match
+        from fb_analyst.pipeline.overlap import cores_per_process, shared_cores
 
-                if has_creative_text(ctx.table):
-                    warmup = EmbedderWarmup(settings)
-            if step.name == "windows" and ctx.windows is not None and "forecast" in wanted:
-                from fb_analyst.pipeline.overlap import ParallelForecast
+        threads = cores_per_process()
+        cap = shared_cores(threads)
+    with cap:
+        try:
+            for step in steps:
+                if stages is not None and step.name not in stages:
+                    ctx.outcomes.append(StageOutcome(name=step.name, status="skipped", seconds=0.0,
+                                                     reason="not requested by the caller"))
+                    if progress:
+                        progress(step.name, "skipped", "not requested by the caller")
+                    continue
+                if parallel and step.name == "creative" and warmup is not None:
+                    step = Step(step.name, step.produces, step.needs, warmup.before(step.run, threads))
+                if parallel and step.name == "forecast" and forecast is not None:
+                    step = Step(step.name, step.produces, step.needs, forecast.result)
+                execute_step(step, ctx, progress)
+                if not parallel:
+                    continue
+                if warmup is None and ctx.table is not None and "creative" in wanted:
+                    from fb_analyst.pipeline.overlap import EmbedderWarmup, has_creative_text
 
-                forecast = ParallelForecast(ctx)
-    except BaseException:
-        if forecast is not None:
-            forecast.cleanup()
-        raise
+                    if has_creative_text(ctx.table):
+                        warmup = EmbedderWarmup(settings, ctx.table, threads)
+                if step.name == "windows" and ctx.windows is not None and "forecast" in wanted:
+                    from fb_analyst.pipeline.overlap import ParallelForecast
+
+                    forecast = ParallelForecast(ctx)
+        except BaseException:
+            if forecast is not None:
+                forecast.cleanup()
+            raise
     if forecast is not None:
-        forecast.shutdown()
+        forecast.cleanup()
     stages = tuple(ctx.outcomes)
     return Analysis(
         table=ctx.table, ingest=ctx.ingest, windows=ctx.windows, account=ctx.account, daily=ctx.daily,
         segments=ctx.segments, diagnosis=ctx.diagnosis, creative=ctx.creative, forecast=ctx.forecast,
         stages=stages, headline=make_headline(ctx.account, ctx.diagnosis, stages),
-        canonical_parquet=forecast.parquet if forecast is not None else None,
     )

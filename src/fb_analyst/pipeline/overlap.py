@@ -1,21 +1,25 @@
 """Overlapping independent work in ``fb-analyst run`` (performance only; results are unchanged).
 
-Two things run alongside the plan's main thread, both started only by :func:`analyse` with
+Work that runs alongside the plan's main thread, all started only by :func:`analyse` with
 ``parallel=True`` (the CLI's ``run``; the dashboard, the agent and the tests keep the plain
 sequential order):
 
-* :class:`EmbedderWarmup`: a background thread that imports sentence-transformers/torch and
-  loads the embedding model (about 6 s) while windows, segments and the diagnosis run. The
-  creative step joins it before it embeds, so the model is loaded exactly once.
-* :class:`ParallelForecast`: the forecast/budget stage needs only the canonical table, the
-  windows and the account daily series -- not the diagnosis or the creative analysis -- so it runs
-  in a separate *process* (``python -m fb_analyst.pipeline.overlap``; statsforecast's fits
-  hold the GIL, so a thread would not overlap) while
-  the diagnosis and the creative analysis run here. The child reads the canonical table from a
-  Parquet copy written once (:attr:`ParallelForecast.parquet`); the report step publishes that same
-  file as ``canonical.parquet`` instead of writing the table a second time. Any failure of the
-  child itself (cannot start, killed, a result that cannot be read back) falls back to running the stage in this
-  process; an error *inside* the stage is raised here exactly as if it had run in-process.
+* :class:`EmbedderWarmup`: a background thread that imports sentence-transformers/torch, loads
+  the embedding model (about 6 s) and embeds the distinct messages while windows, segments and
+  the diagnosis run. The creative step joins it first (the wait counts in its time), so the
+  model is loaded exactly once and the messages are not embedded twice.
+* :func:`shared_cores`: this process' numeric thread pools (BLAS, OpenMP, torch) get half the
+  cores (one on a 2-core machine) and the forecast child the other half, instead of both
+  starting one thread per core and fighting over them.
+* :class:`ParallelForecast`: the forecast/budget stage needs only a few per-day aggregates of
+  the canonical table (:func:`fb_analyst.forecast.daily_inputs`) -- not the diagnosis or the
+  creative analysis -- so this process computes those small frames and a separate *process*
+  (``python -m fb_analyst.pipeline.overlap``; statsforecast's fits hold the GIL, so a thread would
+  not overlap) forecasts them while the diagnosis and the creative analysis run here. The child
+  never opens the table: no DuckDB, no copy of the data (it used to re-read a Parquet copy of the
+  whole table, 10M rows at the largest benchmark). Any failure of the child itself (cannot start, killed, a result that
+  cannot be read back) falls back to running the stage in this process; an error *inside* the
+  stage is raised here exactly as if it had run in-process.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,35 +45,81 @@ log = get_logger(__name__)
 
 
 class EmbedderWarmup:
-    """Load the sentence-transformers model in a daemon thread (no-op for the TF-IDF embedder)."""
+    """Load the sentence-transformers model in a daemon thread and embed the distinct messages
+    (no-op for the TF-IDF embedder). torch releases the GIL while it computes, so the embedding
+    overlaps the diagnosis; the creative step then finds its first vectors in the cache
+    (:func:`fb_analyst.creative.analyze.prefetch_embeddings`: same calls, same vectors)."""
 
-    def __init__(self, settings: Any):
+    def __init__(self, settings: Any, table: Any = None, threads: int | None = None):
         self.thread: threading.Thread | None = None
         if getattr(settings.creative, "embedder", "auto") == "tfidf":
             return
         try:
-            from fb_analyst.creative.embed import SentenceTransformerEmbedder, get_embedder
+            from fb_analyst.creative.analyze import prefetch_embeddings
+            from fb_analyst.creative.embed import get_embedder
+            from fb_analyst.creative.frames import distinct_messages
 
             embedder = get_embedder(settings)
+            messages = distinct_messages(table) if table is not None else []
         except Exception:  # noqa: BLE001 - the creative step reports its own errors
             return
         inner = getattr(embedder, "inner", None)
-        if not isinstance(inner, SentenceTransformerEmbedder) or inner._model is not None:
-            return
+        if not hasattr(inner, "_load") or inner._model is not None:
+            return  # the TF-IDF fallback (fitted on the corpus) or a model already loaded
 
         def load() -> None:
             try:
                 inner._load()
+                torch = sys.modules.get("torch")
+                if threads is not None and torch is not None:
+                    torch.set_num_threads(threads)  # this thread's pool (see join)
+                if messages:
+                    prefetch_embeddings(embedder, messages, settings)
             except Exception as exc:  # noqa: BLE001 - the creative step retries and reports it
                 log.warning("embedder.warmup_failed", error=f"{type(exc).__name__}: {exc}")
 
         self.thread = threading.Thread(target=load, name="embedder-warmup", daemon=True)
         self.thread.start()
 
-    def join(self) -> None:
+    def before(self, run: Callable[[Any], Any], threads: int | None) -> Callable[[Any], Any]:
+        """The step function ``run`` preceded by :meth:`join`, so the wait counts in the step's time."""
+
+        def joined(ctx: Any) -> Any:
+            self.join(threads)
+            return run(ctx)
+
+        return joined
+
+    def join(self, threads: int | None = None) -> None:
+        """Wait for the model; with ``threads``, size torch's pool for the calling (encoding) thread
+        (with OpenMP the pool size is a per-thread setting, so the warm-up thread cannot set it)."""
         if self.thread is not None:
             self.thread.join()
             self.thread = None
+        torch = sys.modules.get("torch")
+        if threads is not None and torch is not None:
+            torch.set_num_threads(threads)
+
+
+def cores_per_process() -> int:
+    """Cores for each of the two processes of a parallel run: this one and the forecast child."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+@contextmanager
+def shared_cores(threads: int) -> Iterator[None]:
+    """Cap this process' BLAS/OpenMP pools at ``threads`` while the forecast child runs beside it.
+
+    With one thread per core by default, the pools fight the child (and each other) for the same
+    cores: on the 2-core development machine a 230 x 384 PCA took 0.3-1 s with two OpenBLAS
+    threads and 0.04 s with one, and embedding the sample's 230 messages 3.5-4.5 CPU seconds with
+    two torch threads and 1.4 with one (BENCHMARKS.md, "Whole run"). Libraries loaded later
+    (torch) are sized by :meth:`EmbedderWarmup.join`; the child gets the same cap by environment.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        yield
 
 
 def _log_target() -> tuple[str | None, str | None, str]:
@@ -89,25 +141,36 @@ def _log_target() -> tuple[str | None, str | None, str]:
     return run_id, path, level
 
 
-def _forecast_child(parquet: str, settings: Any, windows: Any, daily: Any,
-                    logging_target: tuple[str | None, str | None, str]) -> tuple[Any, str | None, tuple[float, float]]:
-    """Runs in the child process: the forecast step on the Parquet copy of the canonical table."""
+def _forecast_child(inputs: Any, settings: Any, logging_target: tuple[str | None, str | None, str]
+                    ) -> tuple[Any, str | None, tuple[float, float]]:
+    """Runs in the child process: the forecast step on the per-day aggregates the parent computed."""
     t0 = time.perf_counter()
     run_id, path, level = logging_target
     if run_id is not None:
         from fb_analyst.logs import configure_logging
 
         configure_logging(run_id, path, level)
-    from fb_analyst.engine import read_canonical
-    from fb_analyst.pipeline.steps import Context, _run_forecast
+    from fb_analyst.forecast import forecast_daily
 
-    ctx = Context(settings=settings, spec=None, con=None)
-    ctx.table, ctx.windows, ctx.daily = read_canonical(parquet), windows, daily
-    result, detail = _run_forecast(ctx)
+    result = forecast_daily(inputs, settings)
+    return result, None, (time.perf_counter() - t0, _own_peak_mib())
+
+
+def _own_peak_mib() -> float:
+    """This process' peak resident memory since it started (MiB).
+
+    ``VmHWM`` from /proc: Linux carries ``ru_maxrss`` over an exec, so in a freshly spawned child
+    it reports the *parent's* resident size at the spawn (at 10M rows, about 3 GB that the child
+    never used). Falls back to ``ru_maxrss`` where /proc is not available."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return result, detail, (time.perf_counter() - t0, peak_mib)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _child_main(folder: str) -> int:
@@ -133,29 +196,29 @@ class ParallelForecast:
     """The forecast step running in a child process (see the module docstring)."""
 
     def __init__(self, ctx: Any):
-        self.parquet: Path | None = None
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
-        table = ctx.table
         need = ctx.settings.forecast.min_history_days
         days = len(ctx.daily) if ctx.daily is not None else 0
-        if table is None or days < need or getattr(table.get_backend(), "name", None) != "duckdb":
-            return  # the in-process step skips (too few days) or runs as before
+        if ctx.table is None or days < need:
+            return  # the in-process step skips (too few days)
         try:
+            from fb_analyst.forecast import daily_inputs
+
+            inputs = daily_inputs(ctx.table, ctx.settings, windows=ctx.windows)
             self._dir = Path(tempfile.mkdtemp(prefix="fb-analyst-run-"))
             atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
-            self.parquet = self._dir / "canonical.parquet"
-            table.to_parquet(self.parquet)  # exactly what the report step would write
-            args = (str(self.parquet), ctx.settings, ctx.windows, ctx.daily, _log_target())
+            args = (inputs, ctx.settings, _log_target())
             (self._dir / "args.pkl").write_bytes(pickle.dumps(args))
+            threads = str(cores_per_process())
+            env = {**os.environ, **{v: threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
             self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(self._dir)],
-                                          stdin=subprocess.DEVNULL)
+                                          stdin=subprocess.DEVNULL, env=env)
             atexit.register(self.shutdown)
             log.info("forecast.parallel_started", pid=self._proc.pid)
         except Exception as exc:  # noqa: BLE001 - fall back to the in-process stage
             log.warning("forecast.parallel_unavailable", error=f"{type(exc).__name__}: {exc}")
-            self.parquet = None
-            self.shutdown()
+            self.cleanup()
 
     def result(self, ctx: Any) -> tuple[Any, str | None]:
         """The child's (result, detail); re-runs in-process if the child could not finish."""

@@ -16,7 +16,6 @@ import dataclasses
 import glob
 import hashlib
 import platform
-import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -157,8 +156,7 @@ def write_stage_outputs(
         if drift is not None:
             report = ingest.report.model_copy(update={"drift": drift.model_dump(mode="json")})
             ingest = dataclasses.replace(ingest, report=report)
-        write_ingest_outputs(ingest, staging, canonical_parquet=analysis.canonical_parquet,
-                             include_canonical=include_canonical)
+        write_ingest_outputs(ingest, staging, include_canonical=include_canonical)
     if analysis.windows is not None and analysis.segments is not None:
         from fb_analyst.segments import kpi_tables
 
@@ -229,9 +227,6 @@ def run_pipeline(
         except Exception as exc:  # a failure while writing is the report stage's failure
             log.error("stage_failed", stage="report", error=f"{type(exc).__name__}: {exc}")
             raise StageError("report", f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            if analysis.canonical_parquet is not None:  # the parallel forecast's temporary copy
-                shutil.rmtree(analysis.canonical_parquet.parent, ignore_errors=True)
         log.info("stage_done", stage="report", status="ok", seconds=report_stage.seconds)
         cb("report", "ok", f"wrote {len(names)} files to {out}")
     if snapshot is not None:
