@@ -112,7 +112,9 @@ class DiagnoseSettings(BaseModel):
 
 class CreativeSettings(BaseModel):
     embedder: Literal["auto", "sentence-transformers", "tfidf"] = Field(
-        "auto", description="auto = sentence-transformers when installed, else TF-IDF/LSA (reported)."
+        "auto", description="auto = the all-MiniLM-L6-v2 model (its packaged weights run by the built-in "
+        "numpy encoder, same vectors as sentence-transformers; other models through sentence-transformers) "
+        "when installed, else TF-IDF/LSA (reported)."
     )
     model_name: str = Field(
         "all-MiniLM-L6-v2", description="Sentence-transformers model name or local path."

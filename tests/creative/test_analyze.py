@@ -83,7 +83,7 @@ def test_generated_templates_are_recovered_and_the_loser_found(minilm, record_pr
     aris, losers = [], []
     for seed in GENERATED_SEEDS:
         result, truth = run_generated(seed, settings, minilm)
-        assert result.clusters.embedder.name == "sentence-transformers:all-MiniLM-L6-v2"
+        assert result.clusters.embedder.name == "all-MiniLM-L6-v2 (packaged weights, numpy encoder)"
         assert_contract(result, settings)
         aris.append(template_ari(result, truth))
         # The theme holding most of the planted losing theme's messages must be the loser.

@@ -58,7 +58,7 @@ def test_tokens_match_the_library_with_truncation_at_256(encoder, library_model)
 
 
 def test_vectors_match_sentence_transformers(library_model):
-    """Measured on the development machine: cosine >= 0.9999999, max abs difference 2.6e-7."""
+    """Measured on the development machine: cosine >= 0.99999994, max abs difference 3.0e-7."""
     ours = E.PackagedMiniLMEmbedder().embed(TEXTS)
     theirs = library_model.embed(TEXTS)
     assert ours.shape == theirs.shape == (len(TEXTS), 384) and ours.dtype == np.float32
@@ -116,4 +116,11 @@ def test_embedding_never_imports_torch_or_transformers():
             "v = PackagedMiniLMEmbedder().embed(['20% off all bras']); assert v.shape == (1, 384); "
             "print(sorted(m for m in ('torch', 'transformers', 'sentence_transformers') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_run_embeds_inline_with_the_numpy_encoder():
+    """No warm-up thread for the default model: it loads in a fraction of a second (overlap.py)."""
+    from fb_analyst.pipeline.overlap import EmbedderWarmup
+
+    assert EmbedderWarmup(Settings(), table=None).thread is None

@@ -85,12 +85,18 @@ def diagnose(
             from fb_analyst.errors import UnknownNameError
 
             raise UnknownNameError("dimension", d, S.present_segment_dimensions(list(table.columns)))
+    # Fatigue first: its engine aggregate and fits are freed before the cube exists, so the
+    # memory they leave to the allocator is reused by the cube instead of adding to it.
+    if fatigue is None:
+        fatigue = _fatigue(table, dims, settings, windows)
+    trends = {(f.by, f.key): f for f in fatigue}
     cube = build_cube(table, windows, dims)
     notes: list[str] = []
     idx_all = CubeIndex(cube)
     account = _account_kpis(idx_all, cube)
 
-    base_sums, cur_sums = cube.window_sums().loc["baseline"], cube.window_sums().loc["current"]
+    sums = cube.window_sums()
+    base_sums, cur_sums = sums.loc["baseline"], sums.loc["current"]
     have_all = all(m in cube.measures for m in S.MEASURES)
     roas_dec = decompose_change("roas", base_sums, cur_sums) if have_all else None
     if roas_dec is not None:
@@ -98,6 +104,8 @@ def diagnose(
     cpa_dec = decompose_change("cpa", base_sums, cur_sums) if have_all else None
 
     outages, _ = detect_outages(cube, cfg)
+    out_claims = CL.outage_claims(idx_all, outages)
+    del idx_all  # the index over every row is done; the tests use the one without outage days
     out_days = sorted({o.date for o in outages})
     exclude = np.isin(cube.frame[S.DATE].to_numpy(), np.array(out_days, dtype=object)) if out_days else None
     if out_days:
@@ -105,17 +113,9 @@ def diagnose(
                      + ", ".join(d.isoformat() for d in out_days))
     idx = CubeIndex(cube, exclude)
 
-    mix_dims = [d for d in cube.dimensions if 2 <= cube.frame[d].nunique() <= MAX_STRATA]
+    mix_dims = [d for d in cube.dimensions if 2 <= cube.n_values(d) <= MAX_STRATA]
     mixes = [mr for kpi in metrics if kpi in cube.kpis for d in mix_dims
              if (mr := mix_vs_rate(cube, d, kpi, exclude)) is not None]
-
-    from fb_analyst.diagnose.fatigue import detect_fatigue
-
-    if fatigue is None and S.CLICKS in table.columns and S.IMPRESSIONS in table.columns:
-        fatigue = [f for by in (S.AD, S.CREATIVE_MESSAGE) if by in cube.dimensions
-                   for f in detect_fatigue(table, by, settings, as_of=windows.current.end)]
-    fatigue = fatigue or []
-    trends = {(f.by, f.key): f for f in fatigue}
 
     drivers = sorted({d for m in metrics for d in DRIVERS.get(m, (m,))}, key=list(KPIS).index)
     cands, strata_of = run_candidate_tests(idx, drivers, cfg, trends=trends)
@@ -128,7 +128,6 @@ def diagnose(
             best = max(own, key=lambda mr: abs(mr.mix_effect or 0.0))
             if (c := CL.mix_claim(idx, best, cfg.alpha)) is not None:
                 mix_claims.append(c)
-    out_claims = CL.outage_claims(idx_all, outages)
 
     # Benjamini-Hochberg over every test of the run.
     p_all = [c.p_value for c in cands] + [c.p_value for c in mix_claims + out_claims]
@@ -166,6 +165,17 @@ def diagnose(
         settings={**cfg.model_dump(), **{f"strata_{k}": " x ".join(v) if v else "none" for k, v in strata_of.items()}},
         notes=notes + list(cube.frame.attrs.get("notes", [])),
     )
+
+
+def _fatigue(table: ibis.Table, dims: list[str], settings: Settings, windows: Windows) -> list[FatigueFinding]:
+    """``detect_fatigue`` per ad and per creative message (those among ``dims``), as of the end of
+    the current window; none without clicks and impressions."""
+    from fb_analyst.diagnose.fatigue import detect_fatigue
+
+    if S.CLICKS not in table.columns or S.IMPRESSIONS not in table.columns:
+        return []
+    return [f for by in (S.AD, S.CREATIVE_MESSAGE) if by in dims
+            for f in detect_fatigue(table, by, settings, as_of=windows.current.end)]
 
 
 def _fit_prior(cands) -> WeightedPrior:

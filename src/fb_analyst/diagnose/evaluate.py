@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from fb_analyst.diagnose.frames import WINDOW, Cube, CubeIndex, PackedMask, den_col, num_col
+from fb_analyst.diagnose.frames import Cube, CubeIndex, PackedMask, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
 from fb_analyst.diagnose.stats import ContrastTest, RateTest
@@ -108,14 +108,21 @@ class Candidate:
 def entity_stratum(cube: Cube) -> str | None:
     """The finest entity dimension present (ad, else adset, else campaign)."""
     for dim in ("ad", "adset", "campaign"):
-        if dim in cube.dimensions and cube.frame[dim].nunique() > 1:
+        if dim in cube.dimensions and cube.n_values(dim) > 1:
             return dim
     return None
 
 
 def _nested(cube: Cube, dim: str, within: str | None) -> bool:
-    """True when every value of ``within`` has a single value of ``dim`` (dim is an attribute of it)."""
-    return within is not None and int(cube.frame.groupby(within)[dim].nunique().max()) <= 1
+    """True when every value of ``within`` has a single value of ``dim`` (dim is an attribute of it):
+    each row's ``dim`` code equals the one recorded for its ``within`` value."""
+    if within is None:
+        return False
+    inner, _ = cube.factorized(within)
+    codes, _ = cube.factorized(dim)
+    one = np.empty(cube.n_values(within), codes.dtype)
+    one[inner] = codes  # one value of dim per value of within (the last row's)
+    return bool(np.array_equal(one[inner], codes))
 
 
 def choose_strata(cube: Cube, kpi: str, settings: DiagnoseSettings, exclude: np.ndarray | None) -> tuple[str, ...] | None:
@@ -134,7 +141,7 @@ def _strongest_mix(cube: Cube, kpi: str, settings: DiagnoseSettings, exclude: np
     for dim in cube.dimensions:
         if dim in ("ad", "adset", "campaign") or _nested(cube, dim, entity):
             continue
-        if cube.frame[dim].nunique() > MAX_STRATA or cube.frame[dim].nunique() < 2:
+        if not 2 <= cube.n_values(dim) <= MAX_STRATA:
             continue
         mr = mix_vs_rate(cube, dim, kpi, exclude)
         if mr is None or not mr.kpi_baseline:
@@ -151,19 +158,18 @@ def segment_candidates(idx: CubeIndex, settings: DiagnoseSettings) -> list[dict[
     f = idx.cube.frame
     if "sum__spend" not in f.columns or "sum__impressions" not in f.columns:
         return out
-    volume = ["sum__impressions", "sum__spend"]
-    f = f.loc[idx.include, [*idx.cube.dimensions, WINDOW, *volume]]  # one narrow copy, not one full copy per dimension
     for dim in idx.cube.dimensions:
-        g = f.groupby([dim, WINDOW])[volume].sum().unstack(WINDOW, fill_value=0.0)
-        if g.empty:
+        values, sums = idx.cube.sums_by(dim, ["sum__impressions", "sum__spend"], idx.include)
+        if values.empty:
             continue
-        spend = g["sum__spend"].reindex(columns=["baseline", "current"], fill_value=0.0)
-        impr = g["sum__impressions"].reindex(columns=["baseline", "current"], fill_value=0.0)
-        share = spend / spend.sum(axis=0).replace(0, np.nan)
-        ok = (share.max(axis=1) >= settings.min_spend_share) & (impr.min(axis=1) >= settings.min_impressions)
+        spend, impr = sums["sum__spend"], sums["sum__impressions"]
+        total = spend.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(total > 0, spend / np.where(total > 0, total, 1.0), np.nan)
+        ok = (np.fmax.reduce(share, axis=1) >= settings.min_spend_share) & (impr.min(axis=1) >= settings.min_impressions)
         if ok.sum() < 2 and dim != "account":  # a dimension with one value is the account itself
             continue
-        out.extend({dim: str(v)} for v in g.index[ok.to_numpy()])
+        out.extend({dim: str(v)} for v in values[ok])
     return out
 
 
@@ -174,15 +180,10 @@ def localised_candidates(idx: CubeIndex, kpi: str, settings: DiagnoseSettings) -
     except ImportError:  # the localiser is optional for the diagnosis; 1-D candidates still run
         return []
     cube = idx.cube
-    dims = [d for d in cube.dimensions if cube.frame[d].nunique() > 1]
-    f = cube.frame.loc[idx.include, [*dims, WINDOW, num_col(kpi), den_col(kpi)]]  # only the columns summed
-    g = f.groupby([*dims, WINDOW])[[num_col(kpi), den_col(kpi)]].sum().unstack(WINDOW, fill_value=0.0)
-    g.columns = [f"{a}_{b}" for a, b in g.columns]
-    for c in (f"{num_col(kpi)}_baseline", f"{num_col(kpi)}_current", f"{den_col(kpi)}_baseline",
-              f"{den_col(kpi)}_current"):
-        if c not in g.columns:
-            g[c] = 0.0
-    leaves = g.reset_index()
+    dims = [d for d in cube.dimensions if cube.n_values(d) > 1]
+    leaves, sums = cube.leaf_sums(dims, [num_col(kpi), den_col(kpi)], idx.include)
+    for col, per_window in sums.items():
+        leaves[f"{col}_baseline"], leaves[f"{col}_current"] = per_window[:, 0], per_window[:, 1]
     leaves = leaves[(leaves[f"{den_col(kpi)}_baseline"] > 0) & (leaves[f"{den_col(kpi)}_current"] > 0)]
     if leaves.empty:
         return []
@@ -247,10 +248,10 @@ def search_size(cube: Cube, depth: int) -> int:
     search space at that depth), the Bonferroni factor of an element it proposes."""
     from itertools import combinations
 
-    dims = [d for d in cube.dimensions if cube.frame[d].nunique() > 1]
+    dims = [d for d in cube.dimensions if cube.n_values(d) > 1]
     if depth <= 1:
-        return sum(int(cube.frame[d].nunique()) for d in dims)
-    return sum(len(cube.frame[list(c)].drop_duplicates()) for c in combinations(dims, depth))
+        return sum(cube.n_values(d) for d in dims)
+    return sum(cube.n_combinations(c) for c in combinations(dims, depth))
 
 
 #: Share of the FDR error budget given to the whole-account test of each driver KPI (the rest is

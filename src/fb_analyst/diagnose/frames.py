@@ -90,6 +90,70 @@ class Cube:
             self._codes[dim] = (codes.astype(small), pd.Index(levels))
         return self._codes[dim]
 
+    def n_values(self, dim: str) -> int:
+        """Number of distinct values of a dimension (from the cached codes, no string hashing)."""
+        return len(self.factorized(dim)[1])
+
+    def n_combinations(self, dims: tuple[str, ...]) -> int:
+        """Number of distinct combinations of ``dims`` values among the cube's rows."""
+        return len(np.unique(self._combined_key(dims, np.arange(len(self.frame)))))
+
+    def _combined_key(self, dims: tuple[str, ...] | list[str], sel: np.ndarray) -> np.ndarray:
+        """One int64 per selected row whose order is the lexicographic order of its ``dims`` codes
+        (re-numbered when the product of the cardinalities would overflow)."""
+        key, size = np.zeros(len(sel), np.int64), 1
+        for d in dims:
+            codes, levels = self.factorized(d)
+            if size * len(levels) >= 2**62:
+                uniq, key = np.unique(key, return_inverse=True)
+                key, size = key.reshape(-1), len(uniq)
+            key, size = key * len(levels) + codes[sel], size * len(levels)
+        return key
+
+    def sums_by(self, dim: str, columns: list[str], rows: np.ndarray | None = None,
+                ) -> tuple[pd.Index, dict[str, np.ndarray]]:
+        """Per value of ``dim`` with a row in ``rows`` (sorted values): the sums of each of
+        ``columns`` in the baseline and the current window, as an (n_values, 2) array. Keyed by
+        the cached integer codes: a group-by on the object column would copy the selected rows of
+        every column and hash the strings of a multi-million-row cube again for every dimension."""
+        codes, levels = self.factorized(dim)
+        sel = np.arange(len(self.frame)) if rows is None else np.flatnonzero(rows)
+        present, sums = self._window_sums(codes[sel].astype(np.int64), columns, sel)
+        return levels[present], sums
+
+    def leaf_sums(self, dims: list[str], columns: list[str], rows: np.ndarray,
+                  ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        """``sums_by`` over every combination of ``dims`` values present in ``rows``: a frame of
+        the combinations (sorted like a group-by on ``dims``) and the (n, 2) window sums of each
+        column. The combination key is built from the cached integer codes (re-numbered when the
+        product of the cardinalities would overflow), not by hashing a dozen object columns."""
+        sel = np.flatnonzero(rows)
+        _, first, leaf = np.unique(self._combined_key(dims, sel), return_index=True, return_inverse=True)
+        _, sums = self._window_sums(leaf.reshape(-1), columns, sel)  # every leaf has a row
+        values = pd.DataFrame({d: self.factorized(d)[1].to_numpy()[self.factorized(d)[0][sel[first]]] for d in dims})
+        return values, sums
+
+    def _window_sums(self, group: np.ndarray, columns: list[str], sel: np.ndarray,
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(the groups present, sorted; per column an (n_groups, 2) array of its baseline and
+        current sums) of the rows ``sel`` with group ``group``. Summed by pandas' group-by (in row
+        order, compensated), so the sums are bit for bit those of a group-by on the dimension
+        columns themselves; only the selected rows of ``columns`` are copied."""
+        cell = group * 2 + self._current()[sel]
+        g = pd.DataFrame({c: self.frame[c].to_numpy(float)[sel] for c in columns}).groupby(cell).sum()
+        cells = g.index.to_numpy()
+        present, row = np.unique(cells // 2, return_inverse=True)
+        sums = {}
+        for c in columns:
+            sums[c] = np.zeros((len(present), 2))
+            sums[c][row.reshape(-1), cells % 2] = g[c].to_numpy()
+        return present, sums
+
+    def _current(self) -> np.ndarray:
+        """Per row, 1 in the current window and 0 in the baseline (from the cached window codes)."""
+        codes, windows = self.factorized(WINDOW)
+        return (codes == windows.get_indexer(["current"])[0]).astype(np.int64)
+
     def daily(self, mask: np.ndarray | None = None) -> pd.DataFrame:
         """Daily sums (index = date, plus the window column) of the rows in ``mask``."""
         f = self.frame if mask is None else self.frame[mask]
@@ -163,7 +227,7 @@ def build_cube(table: ibis.Table, windows: Windows, dimensions: list[str] | tupl
     for d in dims:  # group keys as strings so masks compare reliably; nulls become an explicit label
         t = t.mutate(**{d: t[d].cast("string").fill_null("(missing)")})
     aggs, source = _pair_sums(t, kpis, measures, _null_free(t, measures))
-    frame = _cube_frame(t.group_by([S.DATE, *dims]).aggregate(**aggs).to_pyarrow(), dims, source)
+    frame = _cube_frame(t.group_by([S.DATE, *dims]).aggregate(**aggs), dims, source)
     frame[WINDOW] = _labels(frame[S.DATE].to_numpy(),
                             lambda d: "current" if windows.current.contains(d) else "baseline")
     currency = None
@@ -186,19 +250,24 @@ def _labels(values: np.ndarray, label: Any) -> np.ndarray:
     return np.array([label(u) for u in uniques] + [None], dtype=object)[codes]
 
 
-def _cube_frame(result: pa.Table, dims: tuple[str, ...], source: dict[str, str]) -> pd.DataFrame:
-    """The engine's aggregate as the cube frame, sorted by date and dimension values: date objects
-    and dimension strings as object columns whose equal values share one Python object, and each
-    value column (``source``: column -> aggregate it equals) as float64 with NULL (an empty-set
-    sum) as 0 -- the "__n" counts say that no row had the inputs, so KPIs of such groups are
-    undefined, not 0.
+def _cube_frame(query: ibis.Table, dims: tuple[str, ...], source: dict[str, str]) -> pd.DataFrame:
+    """The engine's aggregate (``query``, run here) as the cube frame, sorted by date and dimension
+    values: date objects and dimension strings as object columns whose equal values share one
+    Python object, and each value column (``source``: column -> aggregate it equals) as float64
+    with NULL (an empty-set sum) as 0 -- the "__n" counts say that no row had the inputs, so KPIs
+    of such groups are undefined, not 0.
 
     Memory: each distinct aggregate becomes one sorted float64 array, and every column that equals
     it (on null-free data most of the ~34 value columns are the same 7 sums) is a view of that one
     array, not a copy: the frame is built from a dict with ``copy=False``, which keeps one block per
     column. That is ~600 MB less on a 10M-row input. The arrays are read-only, so an in-place write
-    through one alias (which would silently change the others) raises instead."""
-    keys = [sorted_codes(result.column(c)) for c in (S.DATE, *dims)]
+    through one alias (which would silently change the others) raises instead. Each Arrow column
+    is dropped once converted, so the engine's strings and the object columns never coexist."""
+    result = query.to_pyarrow()  # run here, not by the caller, so that ``del result`` frees it
+    keys = []
+    for c in (S.DATE, *dims):  # each key column's strings are freed once it is encoded
+        keys.append(sorted_codes(result.column(c)))
+        result = result.drop_columns([c])
     order = np.lexsort([codes for codes, _ in reversed(keys)]) if keys else np.arange(result.num_rows)
     arrays: dict[str, np.ndarray] = {}
     for agg in dict.fromkeys(source.values()):

@@ -22,9 +22,8 @@ effect and a larger mix effect of opposite signs -- the verdict says so.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from fb_analyst.diagnose.frames import Cube, WINDOW, den_col, num_col
+from fb_analyst.diagnose.frames import Cube, den_col, num_col
 from fb_analyst.diagnose.models import MixRate, MixSegment
 from fb_analyst.kpis import get_kpi
 
@@ -89,13 +88,9 @@ def mix_vs_rate(cube: Cube, dimension: str, kpi: str, exclude: np.ndarray | None
     if kpi not in cube.kpis:
         return None
     k = get_kpi(kpi)
-    f = cube.frame if exclude is None else cube.frame[~exclude]
-    g = f.groupby([dimension, WINDOW])[[num_col(kpi), den_col(kpi)]].sum().unstack(WINDOW, fill_value=0.0)
-    g = g.reindex(columns=pd.MultiIndex.from_product([[num_col(kpi), den_col(kpi)], ["baseline", "current"]]),
-                  fill_value=0.0)
-    values = [str(v) for v in g.index]
-    nb, nc = g[(num_col(kpi), "baseline")].to_numpy(), g[(num_col(kpi), "current")].to_numpy()
-    db, dc = g[(den_col(kpi), "baseline")].to_numpy(), g[(den_col(kpi), "current")].to_numpy()
+    levels, sums = cube.sums_by(dimension, [num_col(kpi), den_col(kpi)], None if exclude is None else ~exclude)
+    values = [str(v) for v in levels]
+    (nb, nc), (db, dc) = sums[num_col(kpi)].T, sums[den_col(kpi)].T
     mix, rate, segs = shift_share(values, nb, db, nc, dc, k.scale)
     if mix is None or rate is None:
         return None

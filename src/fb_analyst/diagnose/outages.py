@@ -80,9 +80,8 @@ def detect_outages(cube: Cube, settings: DiagnoseSettings) -> tuple[list[Outage]
         return [], exclude
     segments: list[dict[str, str]] = [{}]
     for dim in cube.dimensions:
-        n = f[dim].nunique()
-        if 2 <= n <= MAX_STRATA:
-            segments.extend({dim: str(v)} for v in sorted(f[dim].unique()))
+        if 2 <= cube.n_values(dim) <= MAX_STRATA:
+            segments.extend({dim: str(v)} for v in cube.factorized(dim)[1])
     found: list[Outage] = []
     covered: set[tuple] = set()  # (date, measure) already reported for the account
     value_cols = [SUM + m for m in (S.CLICKS, S.PURCHASES, S.REVENUE) if SUM + m in f]
