@@ -187,10 +187,12 @@ def analyse(
     warmup = forecast = None
     threads, cap = None, contextlib.nullcontext()
     if parallel:  # two processes share the cores: numeric thread pools sized to match
-        from fb_analyst.pipeline.overlap import cores_per_process, shared_cores
+        from fb_analyst.pipeline.overlap import ParallelForecast, cores_per_process, shared_cores
 
         threads = cores_per_process()
         cap = shared_cores(threads)
+        if "forecast" in wanted:  # started now: the child imports its libraries during the ingest
+            forecast = ParallelForecast()
     with cap:
         try:
             for step in steps:
@@ -212,10 +214,8 @@ def analyse(
 
                     if has_creative_text(ctx.table):
                         warmup = EmbedderWarmup(settings, ctx.table, threads)
-                if step.name == "windows" and ctx.windows is not None and "forecast" in wanted:
-                    from fb_analyst.pipeline.overlap import ParallelForecast
-
-                    forecast = ParallelForecast(ctx)
+                if step.name == "windows" and forecast is not None:
+                    forecast.submit(ctx)
         except BaseException:
             if forecast is not None:
                 forecast.cleanup()

@@ -179,10 +179,21 @@ def _own_peak_mib() -> float:
 
 
 def _child_main(folder: str) -> int:
-    """``python -m fb_analyst.pipeline.overlap FOLDER``: read ``args.pkl``, write ``result.pkl``
-    (``("ok", value)`` or ``("error", exception)``). A plain subprocess rather than
-    multiprocessing: spawn would re-import the caller's ``__main__`` script in the child."""
+    """``python -m fb_analyst.pipeline.overlap FOLDER``: import the forecasting libraries, then wait
+    for the parent (one byte or end-of-file on stdin), read ``args.pkl`` and write ``result.pkl``
+    (``("ok", value)`` or ``("error", exception)``). No ``args.pkl`` means the parent has nothing to
+    forecast: exit quietly. A plain subprocess rather than multiprocessing: spawn would re-import
+    the caller's ``__main__`` script in the child.
+
+    The parent starts this process when the run starts, so the ~2 s import of statsforecast (and
+    statsmodels through it) overlaps the ingest instead of delaying the forecast; on the sample the
+    forecast child was the run's critical path."""
+    import fb_analyst.forecast  # noqa: F401 - the slow import, paid while the parent ingests
+
     work = Path(folder)
+    sys.stdin.buffer.read(1)
+    if not (work / "args.pkl").exists():
+        return 0
     args = pickle.loads((work / "args.pkl").read_bytes())
     try:
         outcome: tuple[str, Any] = ("ok", _forecast_child(*args))
@@ -198,38 +209,64 @@ def _child_main(folder: str) -> int:
 
 
 class ParallelForecast:
-    """The forecast step running in a child process (see the module docstring)."""
+    """The forecast step running in a child process (see the module docstring).
 
-    def __init__(self, ctx: Any):
+    ``ParallelForecast()`` starts the child at once (it imports while the parent ingests);
+    :meth:`submit` hands it the per-day inputs once the windows are known (or tells it to exit
+    when there is nothing to forecast); :meth:`result` collects the outcome."""
+
+    def __init__(self) -> None:
         self._proc: subprocess.Popen | None = None
         self._dir: Path | None = None
-        need = ctx.settings.forecast.min_history_days
-        days = len(ctx.daily) if ctx.daily is not None else 0
-        if ctx.table is None or days < need:
-            return  # the in-process step skips (too few days)
+        self._submitted = False
         try:
-            from fb_analyst.forecast import daily_inputs
-
-            inputs = daily_inputs(ctx.table, ctx.settings, windows=ctx.windows)
             self._dir = Path(tempfile.mkdtemp(prefix="fb-analyst-run-"))
             atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
-            args = (inputs, ctx.settings, _log_target())
-            (self._dir / "args.pkl").write_bytes(pickle.dumps(args))
             threads = str(cores_per_process())
             env = {**os.environ, **{v: threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
             self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(self._dir)],
-                                          stdin=subprocess.DEVNULL, env=env)
+                                          stdin=subprocess.PIPE, env=env)
             atexit.register(self.shutdown)
             log.info("forecast.parallel_started", pid=self._proc.pid)
         except Exception as exc:  # noqa: BLE001 - fall back to the in-process stage
             log.warning("forecast.parallel_unavailable", error=f"{type(exc).__name__}: {exc}")
             self.cleanup()
 
+    def submit(self, ctx: Any) -> None:
+        """Give the child the forecast's inputs; with too few days (the in-process step skips with
+        its reason) or on any failure here, release the child and leave the step in-process."""
+        if self._proc is None:
+            return
+        need = ctx.settings.forecast.min_history_days
+        days = len(ctx.daily) if ctx.daily is not None else 0
+        try:
+            if ctx.table is not None and days >= need:
+                from fb_analyst.forecast import daily_inputs
+
+                inputs = daily_inputs(ctx.table, ctx.settings, windows=ctx.windows)
+                args = (inputs, ctx.settings, _log_target())
+                (self._dir / "args.tmp").write_bytes(pickle.dumps(args))
+                os.replace(self._dir / "args.tmp", self._dir / "args.pkl")
+                self._release()
+                self._submitted = True
+                return
+        except Exception as exc:  # noqa: BLE001 - fall back to the in-process stage
+            log.warning("forecast.parallel_unavailable", error=f"{type(exc).__name__}: {exc}")
+        self.shutdown()
+
+    def _release(self) -> None:
+        """Wake the child: closing its stdin ends its wait (it then looks for ``args.pkl``)."""
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+
     def result(self, ctx: Any) -> tuple[Any, str | None]:
         """The child's (result, detail); re-runs in-process if the child could not finish."""
         from fb_analyst.pipeline.steps import _run_forecast
 
-        if self._proc is None:
+        if self._proc is None or not self._submitted:  # never given inputs: release it, run here
+            self.shutdown()
             return _run_forecast(ctx)
         t0 = time.perf_counter()
         rc = self._proc.wait()
@@ -255,6 +292,7 @@ class ParallelForecast:
     def shutdown(self) -> None:
         """Stop a child that is still running (the plan failed before the forecast step)."""
         if self._proc is not None and self._proc.poll() is None:
+            self._release()
             self._proc.terminate()
             try:
                 self._proc.wait(timeout=10)
