@@ -197,12 +197,11 @@ def make_engine(name: str, models: Sequence[str], seed: int = 0, refit: bool = F
 
 def order_bounds(frame: pd.DataFrame, nonnegative: bool = True) -> pd.DataFrame:
     """Clip at zero (every metric here is >= 0) and enforce lo95<=lo80<=mean<=hi80<=hi95."""
-    f = frame.copy()
-    if nonnegative:
-        for c in OUT_COLS:
-            f[c] = f[c].clip(lower=0.0)
-    f["lo80"] = np.minimum(f["lo80"], f["mean"])
-    f["hi80"] = np.maximum(f["hi80"], f["mean"])
-    f["lo95"] = np.minimum(f["lo95"], f["lo80"])
-    f["hi95"] = np.maximum(f["hi95"], f["hi80"])
-    return f
+    v = {c: frame[c].to_numpy(dtype="float64", copy=True) for c in OUT_COLS}
+    if nonnegative:  # NaN stays NaN, as with Series.clip
+        v = {c: np.where(np.isnan(x), x, np.maximum(x, 0.0)) for c, x in v.items()}
+    v["lo80"] = np.minimum(v["lo80"], v["mean"])
+    v["hi80"] = np.maximum(v["hi80"], v["mean"])
+    v["lo95"] = np.minimum(v["lo95"], v["lo80"])
+    v["hi95"] = np.maximum(v["hi95"], v["hi80"])
+    return frame.assign(**v)  # numpy on the columns: called per series, pandas ops cost 5 ms a call
