@@ -23,6 +23,19 @@ def diagnosed_scenario(scenario: str, seed: int):
     return data, windows, diagnose(table, windows, settings), table
 
 
+def _generated_cube(scenario: str, seed: int, missing_country_every: int):
+    """(Cube, the generated frame, Windows) of a scenario, every ``missing_country_every``-th row's
+    country blanked (an explicit "(missing)" label in the cube), default windows."""
+    from fb_analyst import schema as S
+    from fb_analyst.diagnose.frames import build_cube
+
+    frame = generate_sample(scenario, seed=seed).frame.copy()
+    frame.loc[frame.index[::missing_country_every], "country"] = None
+    table = table_from_pandas(frame)
+    windows = resolve_windows(table, None, Settings())
+    return build_cube(table, windows, S.present_segment_dimensions(list(table.columns))), frame, windows
+
+
 @functools.lru_cache(maxsize=1)
 def _con():
     return connect("duckdb")
@@ -32,6 +45,12 @@ def _con():
 def run_scenario():
     """``run_scenario(name, seed)`` -> (SampleData, Windows, Diagnosis, table), cached per session."""
     return diagnosed_scenario
+
+
+@pytest.fixture(scope="session")
+def generated_cube():
+    """``generated_cube(scenario, seed, missing_country_every)`` -> (Cube, frame, Windows)."""
+    return _generated_cube
 
 
 @pytest.fixture(scope="session")

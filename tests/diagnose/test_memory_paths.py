@@ -13,23 +13,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-from fb_analyst import schema as S
 from fb_analyst.diagnose.evaluate import _nested
-from fb_analyst.diagnose.frames import WINDOW, PackedMask, build_cube, den_col, num_col
+from fb_analyst.diagnose.frames import WINDOW, PackedMask, den_col, num_col
 from fb_analyst.diagnose.localize_search import enumerate_candidates
-from fb_analyst.engine import table_from_pandas
-from fb_analyst.sample import generate_sample
-from fb_analyst.settings import Settings
-from fb_analyst.windows import resolve_windows
 
 
 @pytest.fixture(scope="module")
-def cube():
-    frame = generate_sample("mix_shift", seed=5).frame.copy()
-    frame.loc[frame.index[::89], "country"] = None  # an explicit "(missing)" label
-    table = table_from_pandas(frame)
-    windows = resolve_windows(table, None, Settings())
-    return build_cube(table, windows, S.present_segment_dimensions(list(table.columns)))
+def cube(generated_cube):
+    return generated_cube("mix_shift", seed=5, missing_country_every=89)[0]
 
 
 def _groupby(cube, dims, cols, rows):

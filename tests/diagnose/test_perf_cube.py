@@ -16,19 +16,11 @@ from fb_analyst.diagnose.frames import WINDOW, CubeIndex, build_cube, den_col, n
 from fb_analyst.diagnose.outages import _daily_sums
 from fb_analyst.diagnose.stats import unique_codes
 from fb_analyst.engine import table_from_pandas
-from fb_analyst.sample import generate_sample
-from fb_analyst.settings import Settings
-from fb_analyst.windows import resolve_windows
 
 
 @pytest.fixture(scope="module")
-def cube_and_frame():
-    frame = generate_sample("cvr_drop_audience", seed=3).frame.copy()
-    frame.loc[frame.index[::97], "country"] = None  # an explicit "(missing)" label
-    table = table_from_pandas(frame)
-    windows = resolve_windows(table, None, Settings())
-    dims = S.present_segment_dimensions(list(table.columns))
-    return build_cube(table, windows, dims), frame, windows
+def cube_and_frame(generated_cube):
+    return generated_cube("cvr_drop_audience", seed=3, missing_country_every=97)
 
 
 def test_cube_frame_is_the_sorted_groupby(cube_and_frame):

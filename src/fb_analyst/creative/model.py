@@ -222,20 +222,13 @@ class CtrModel:
 
 
 def text_skill(model: CtrModel, base: CtrModel) -> tuple[float | None, float | None]:
-    """Spearman over held-out messages of log(observed / context-only) vs log(full / context-only)."""
-    a, b = model.cells_, base.cells_
-    ok = np.isfinite(a["_oof"].to_numpy()) & np.isfinite(b["_oof"].to_numpy())
-    if ok.sum() < 3:
+    """Spearman over held-out messages of log(observed / context-only) vs log(full / context-only),
+    from each model's message-level out-of-fold clicks (both are fitted on the same cells and folds)."""
+    full, ctx = model._message_level(), base._message_level()
+    if len(full) < 3:
         return None, None
-    imp = a["impressions"].to_numpy()[ok]
-    frame = pd.DataFrame({
-        "m": a["creative_message"].to_numpy()[ok], "obs": a["clicks"].to_numpy()[ok],
-        "full": _expit(a["_oof"].to_numpy()[ok]) * imp, "ctx": _expit(b["_oof"].to_numpy()[ok]) * imp,
-    }).groupby("m").sum()
-    if len(frame) < 3:
-        return None, None
-    observed = np.log((frame["obs"] + 0.5) / frame["ctx"])
-    predicted = np.log(frame["full"] / frame["ctx"])
+    observed = np.log((full["clicks"] + 0.5) / ctx["_pc"])
+    predicted = np.log(full["_pc"] / ctx["_pc"])
     if predicted.nunique() < 2:
         return None, None
     rho, p = stats.spearmanr(predicted, observed)

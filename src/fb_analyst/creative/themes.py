@@ -216,7 +216,8 @@ def seeded_partition(
     at least one template, refine by Lloyd iterations; templates whose best angle similarity is
     below ``min_similarity`` are clustered separately with :func:`choose_k` (or join their nearest
     angle when fewer than four). Returns labels, the angle name of each cluster (None for data-only
-    clusters) and the selection record.
+    clusters) and the selection record. The caller holds ``threadpool_limits(1)``
+    (:func:`cluster_messages`).
     """
     cfg = settings.creative
     sims = x @ seeds.T
@@ -228,9 +229,8 @@ def seeded_partition(
     labels = np.full(len(x), -1, dtype=int)
     angle_of: list[str | None] = []
     if used:
-        with threadpool_limits(1):
-            km = KMeans(n_clusters=len(used), init=seeds[used], n_init=1, random_state=settings.seed)
-            labels[matched] = km.fit_predict(x[matched]) if matched.sum() > len(used) else np.arange(matched.sum())
+        km = KMeans(n_clusters=len(used), init=seeds[used], n_init=1, random_state=settings.seed)
+        labels[matched] = km.fit_predict(x[matched]) if matched.sum() > len(used) else np.arange(matched.sum())
         angle_of = [names[u] for u in used]
     extra_rule = ""
     if (~matched).any():
@@ -249,8 +249,7 @@ def seeded_partition(
         if len(idx) >= len(x) or matched[idx].sum() <= len(used):
             continue
         sub_near = sorted(set(nearest[idx][matched[idx]].tolist()))
-        with threadpool_limits(1):
-            lab = KMeans(n_clusters=len(sub_near), init=seeds[sub_near], n_init=1).fit_predict(x[idx][matched[idx]])
+        lab = KMeans(n_clusters=len(sub_near), init=seeds[sub_near], n_init=1).fit_predict(x[idx][matched[idx]])
         stab.append(adjusted_rand_score(labels[idx][matched[idx]], lab))
     stability = float(np.mean(stab)) if stab else float("nan")
     rule = (
@@ -287,17 +286,18 @@ def cluster_messages(messages: list[str], embedder: Any, settings: Any) -> Theme
         notes.append(f"{len(slots)} slot words masked before clustering "
                      f"({len(messages)} messages -> {len(templates)} templates): {', '.join(sorted(slots)[:30])}")
     angle_of: list[str | None] = []
-    if cfg.guide_with_angles and len(templates) >= max(3, cfg.min_themes):
-        raw, angle_of, selection = seeded_partition(
-            x, angle_prototypes(embedder), list(AD_ANGLES), cfg.min_angle_similarity, settings)
-        # For the record: how plain k-means would score each k on the same templates.
-        _, plain = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
-        selection = selection.model_copy(update={
-            "scores": selection.scores + [s.model_copy(update={"partition": "plain k-means"}) for s in plain.scores],
-            "rule": selection.rule + f"; for comparison, plain k-means would choose k={plain.chosen_k} ({plain.rule})",
-        })
-    else:
-        raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
+    with threadpool_limits(1):  # tiny k-means problems: one thread, entered once (see choose_k)
+        if cfg.guide_with_angles and len(templates) >= max(3, cfg.min_themes):
+            raw, angle_of, selection = seeded_partition(
+                x, angle_prototypes(embedder), list(AD_ANGLES), cfg.min_angle_similarity, settings)
+            # For the record: how plain k-means would score each k on the same templates.
+            _, plain = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
+            selection = selection.model_copy(update={
+                "scores": selection.scores + [s.model_copy(update={"partition": "plain k-means"}) for s in plain.scores],
+                "rule": selection.rule + f"; for comparison, plain k-means would choose k={plain.chosen_k} ({plain.rule})",
+            })
+        else:
+            raw, selection = choose_k(x, cfg.min_themes, cfg.max_themes, settings.seed, cfg.stability_min)
     t_labels = _canonical_labels(raw, templates) if len(raw) else raw
     if angle_of:
         remap = {int(r): int(t) for r, t in zip(raw, t_labels, strict=True)}

@@ -206,6 +206,7 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
     exclude = ~idx.include
     cands: list[Candidate] = []
     strata_of: dict[str, tuple[str, ...] | None] = {}
+    sizes: dict[int, int] = {}  # search_size by depth
     for kpi in kpis:
         if kpi not in idx.cube.kpis:
             continue
@@ -224,7 +225,9 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
             for s in localised_candidates(idx, kpi, settings):
                 key = tuple(sorted(s.items()))
                 if key not in seen and _has_volume(idx, s, settings):
-                    segs.append((s, search_size(idx.cube, len(s))))
+                    if len(s) not in sizes:  # the same for every KPI and element of that depth
+                        sizes[len(s)] = search_size(idx.cube, len(s))
+                    segs.append((s, sizes[len(s)]))
                     seen.add(key)
         for seg, searched in segs:
             mask = idx.cube.mask(seg)

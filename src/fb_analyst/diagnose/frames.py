@@ -34,7 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fb_analyst import schema as S
-from fb_analyst.diagnose.stats import ContrastTest, RateTest, contrast_change, rate_change, unique_codes, widen
+from fb_analyst.diagnose.stats import (ContrastTest, RateTest, StratumCells, contrast_change, rate_change,
+                                      unique_codes, widen)
 from fb_analyst.kpis import RATIO_KPIS, get_kpi
 from fb_analyst.windows import Windows
 
@@ -358,10 +359,8 @@ class CubeIndex:
         n_days = len(self.days)
         rank, n_s = self.strata_rank(strata)
         if n_s > 1:  # compact to the strata present in the mask so day x stratum keys stay small
-            s_code = rank[idx]
-            present = np.zeros(n_s, bool)
-            present[s_code] = True
-            s_code, n_s = (np.cumsum(present) - 1)[s_code], int(present.sum())
+            codes, s_code = unique_codes(rank[idx])
+            n_s = len(codes)
         else:
             s_code = np.zeros(len(idx), np.int64)
         key = self.day[idx] * n_s + s_code
@@ -406,15 +405,9 @@ class CubeIndex:
         numerator expected at each stratum's baseline rate (shrunk towards the segment's rate by
         one pseudo-event, so a stratum without baseline events still counts); strata absent from
         a window are left out (pure mix)."""
-        y, x, st, cur, day = self.cells(mask, kpi, strata)
+        c = StratumCells.of(*self.cells(mask, kpi, strata))
+        y, x, day, inv, yb, xb, xc = c.y, c.x, c.day, c.inv, c.yb, c.xb, c.xc
         n_days = len(self.days)
-        keep = x > 0
-        y, x, st, cur, day = y[keep], x[keep], st[keep], cur[keep], day[keep]
-        codes, inv = unique_codes(st)
-        k = len(codes)
-        yb = np.bincount(inv, np.where(cur, 0.0, y), k)
-        xb = np.bincount(inv, np.where(cur, 0.0, x), k)
-        xc = np.bincount(inv, np.where(cur, x, 0.0), k)
         live = ((xb > 0) & (xc > 0))[inv]
         tot_x = xb.sum()
         rate = yb.sum() / tot_x if tot_x > 0 else 0.0

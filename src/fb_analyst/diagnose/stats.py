@@ -83,6 +83,34 @@ def unique_codes(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(present).astype(codes.dtype, copy=False), (np.cumsum(present) - 1)[codes]
 
 
+@dataclass(frozen=True)
+class StratumCells:
+    """The (day x stratum) cells that carry rate information (exposure ``x > 0``), each with its
+    stratum's index ``inv`` into the per-stratum window sums: baseline numerator ``yb`` and
+    exposure ``xb``, current numerator ``yc`` and exposure ``xc``."""
+
+    y: np.ndarray
+    x: np.ndarray
+    current: np.ndarray
+    day: np.ndarray
+    inv: np.ndarray
+    yb: np.ndarray
+    xb: np.ndarray
+    yc: np.ndarray
+    xc: np.ndarray
+
+    @classmethod
+    def of(cls, y: np.ndarray, x: np.ndarray, stratum: np.ndarray, current: np.ndarray,
+           day: np.ndarray) -> StratumCells:
+        keep = x > 0  # a cell without exposure carries no information on the rate
+        y, x, stratum, current, day = y[keep], x[keep], stratum[keep], current[keep], day[keep]
+        codes, inv = unique_codes(stratum)
+        k = len(codes)
+        return cls(y, x, current, day, inv,
+                   yb=np.bincount(inv, np.where(current, 0.0, y), k), xb=np.bincount(inv, np.where(current, 0.0, x), k),
+                   yc=np.bincount(inv, np.where(current, y, 0.0), k), xc=np.bincount(inv, np.where(current, x, 0.0), k))
+
+
 def rate_change(
     y: np.ndarray,
     x: np.ndarray,
@@ -110,14 +138,9 @@ def rate_change(
     """
     y, x = np.asarray(y, float), np.asarray(x, float)
     stratum, current, day = np.asarray(stratum), np.asarray(current, bool), np.asarray(day)
-    keep = x > 0  # a cell without exposure carries no information on the rate
-    y, x, stratum, current, day = y[keep], x[keep], stratum[keep], current[keep], day[keep]
-    codes, inv = unique_codes(stratum)
-    k = len(codes)
-    yb = np.bincount(inv, np.where(current, 0.0, y), k)
-    xb = np.bincount(inv, np.where(current, 0.0, x), k)
-    yc = np.bincount(inv, np.where(current, y, 0.0), k)
-    xc = np.bincount(inv, np.where(current, x, 0.0), k)
+    c = StratumCells.of(y, x, stratum, current, day)
+    y, x, current, day, inv, yb, xb, yc, xc = c.y, c.x, c.current, c.day, c.inv, c.yb, c.xb, c.yc, c.xc
+    k = len(yb)
     live = (xb > 0) & (xc > 0)
     cell_live = live[inv]
     nb = len(unique_codes(day[cell_live & ~current])[0])

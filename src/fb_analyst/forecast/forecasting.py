@@ -24,7 +24,7 @@ from fb_analyst.forecast.backtest import (
     mase_scale,
     score_cv,
 )
-from fb_analyst.forecast.models import ENSEMBLE_MEMBERS, Forecaster, make_engine, order_bounds
+from fb_analyst.forecast.models import ENSEMBLE_MEMBERS, Forecaster, engine_for, order_bounds
 from fb_analyst.forecast.result import Candidate, ForecastPoint, SeriesForecast
 from fb_analyst.forecast.series import PreparedSeries, prepare_series
 from fb_analyst.settings import Settings
@@ -220,8 +220,7 @@ def forecast_series(
     """
     settings = settings or Settings()
     fs = settings.forecast
-    engine = engine or make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit,
-                         ets_model=fs.ets_model)
+    engine = engine or engine_for(settings)
     values = values.asfreq("D")
     ran = ran if ran is not None else pd.Series(True, index=values.index)
     p = prepare_series("s0", key or {"level": "account"}, metric, values, ran, horizon=fs.horizon,

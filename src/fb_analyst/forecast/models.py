@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -195,11 +195,17 @@ def make_engine(name: str, models: Sequence[str], seed: int = 0, refit: bool = F
     raise UnknownNameError("forecast engine", name, ["statsforecast", "prophet"])
 
 
+def engine_for(settings: Any) -> Forecaster:
+    """The engine ``settings.forecast`` names, with its backtest and model-space options."""
+    fs = settings.forecast
+    return make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit, ets_model=fs.ets_model)
+
+
 def order_bounds(frame: pd.DataFrame, nonnegative: bool = True) -> pd.DataFrame:
     """Clip at zero (every metric here is >= 0) and enforce lo95<=lo80<=mean<=hi80<=hi95."""
     v = {c: frame[c].to_numpy(dtype="float64", copy=True) for c in OUT_COLS}
-    if nonnegative:  # NaN stays NaN, as with Series.clip
-        v = {c: np.where(np.isnan(x), x, np.maximum(x, 0.0)) for c, x in v.items()}
+    if nonnegative:  # np.maximum keeps NaN, as Series.clip does
+        v = {c: np.maximum(x, 0.0) for c, x in v.items()}
     v["lo80"] = np.minimum(v["lo80"], v["mean"])
     v["hi80"] = np.maximum(v["hi80"], v["mean"])
     v["lo95"] = np.minimum(v["lo95"], v["lo80"])

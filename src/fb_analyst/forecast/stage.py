@@ -22,7 +22,7 @@ from fb_analyst import schema as S
 from fb_analyst.errors import UnknownNameError
 from fb_analyst.forecast.budget import allocate_budget
 from fb_analyst.forecast.forecasting import Outcome, forecast_prepared, ratio_from_components, to_series_forecast
-from fb_analyst.forecast.models import make_engine
+from fb_analyst.forecast.models import engine_for
 from fb_analyst.forecast.result import BudgetPlan, ForecastResult, SeriesForecast
 from fb_analyst.forecast.series import ADDITIVE_METRICS, RATIO_METRICS, daily_sums, metric_values, prepare_series
 from fb_analyst.kpis import get_kpi
@@ -53,8 +53,7 @@ def build_forecasts(
 ) -> tuple[list[SeriesForecast], str]:
     """Forecast every key x metric from per-day aggregates (``{'__account__': frame, dim: frame}``)."""
     fs = settings.forecast
-    engine = make_engine(fs.engine, fs.models, seed=settings.seed, refit=fs.backtest_refit,
-                         ets_model=fs.ets_model)
+    engine = engine_for(settings)
     method = fs.ratio_method
     common = dict(horizon=fs.horizon, origins=fs.backtest_origins, min_history_days=fs.min_history_days,
                   max_gap_days=fs.max_gap_days, outage_zero_share=fs.outage_zero_share)

@@ -126,28 +126,14 @@ class IngestResult:
     quarantine: pd.DataFrame
 
 
-def write_ingest_outputs(
-    result: IngestResult,
-    out_dir: Path,
-    canonical_parquet: Path | None = None,
-    *,
-    include_canonical: bool = True,
-) -> None:
+def write_ingest_outputs(result: IngestResult, out_dir: Path, *, include_canonical: bool = True) -> None:
     """Write canonical.parquet, data_quality.json and quarantine.csv into ``out_dir``.
 
-    ``canonical_parquet``: an already written ``result.table.to_parquet(...)`` file (``run`` writes
-    one early for its parallel forecast process); it is copied instead of writing the table again.
     ``include_canonical=False`` leaves the (large) table out, e.g. for the dashboard's downloads."""
-    import shutil
-
     from fb_analyst.outputs import write_csv, write_json
 
     out_dir = Path(out_dir)
-    if not include_canonical:
-        pass
-    elif canonical_parquet is not None and Path(canonical_parquet).is_file():
-        shutil.copyfile(canonical_parquet, out_dir / "canonical.parquet")
-    else:
+    if include_canonical:
         result.table.to_parquet(out_dir / "canonical.parquet")
     write_json(result.report, out_dir / "data_quality.json")
     write_csv(result.quarantine, out_dir / "quarantine.csv")

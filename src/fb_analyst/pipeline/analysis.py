@@ -216,12 +216,9 @@ def analyse(
                         warmup = EmbedderWarmup(settings, ctx.table, threads)
                 if step.name == "windows" and forecast is not None:
                     forecast.submit(ctx)
-        except BaseException:
+        finally:
             if forecast is not None:
                 forecast.cleanup()
-            raise
-    if forecast is not None:
-        forecast.cleanup()
     stages = tuple(ctx.outcomes)
     return Analysis(
         table=ctx.table, ingest=ctx.ingest, windows=ctx.windows, account=ctx.account, daily=ctx.daily,

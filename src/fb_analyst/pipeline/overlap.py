@@ -237,10 +237,10 @@ class ParallelForecast:
         its reason) or on any failure here, release the child and leave the step in-process."""
         if self._proc is None:
             return
-        need = ctx.settings.forecast.min_history_days
-        days = len(ctx.daily) if ctx.daily is not None else 0
+        from fb_analyst.pipeline.steps import forecast_history_short
+
         try:
-            if ctx.table is not None and days >= need:
+            if ctx.table is not None and forecast_history_short(ctx) is None:
                 from fb_analyst.forecast import daily_inputs
 
                 inputs = daily_inputs(ctx.table, ctx.settings, windows=ctx.windows)

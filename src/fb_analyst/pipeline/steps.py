@@ -180,12 +180,19 @@ def _run_creative(ctx: Context) -> tuple[Any, str | None]:
     return result, (f"{len(themes)} themes" if isinstance(themes, list) else None)
 
 
-def _run_forecast(ctx: Context) -> tuple[Any, str | None]:
+def forecast_history_short(ctx: Context) -> str | None:
+    """Why the forecast stage cannot run on this history, or None when it can."""
     need = ctx.settings.forecast.min_history_days
     days = len(ctx.daily) if ctx.daily is not None else 0
     if days < need:
-        raise SkipStage(f"only {days} days of data; forecasting needs at least {need} "
-                        "(setting forecast.min_history_days)")
+        return f"only {days} days of data; forecasting needs at least {need} (setting forecast.min_history_days)"
+    return None
+
+
+def _run_forecast(ctx: Context) -> tuple[Any, str | None]:
+    short = forecast_history_short(ctx)
+    if short:
+        raise SkipStage(short)
     forecast_and_allocate = load_stage("fb_analyst.forecast", "forecast_and_allocate")
     return forecast_and_allocate(ctx.table, ctx.settings, windows=ctx.windows), None
 
