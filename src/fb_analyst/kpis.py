@@ -266,6 +266,11 @@ def aggregate(table: ibis.Table, by: Sequence[str] = (), complete: Collection[st
 # --- From aggregates to KPI values (small frames, in pandas) ----------------------------------
 
 
+def unknown_total_reason(kpi: KPI) -> str:
+    """Why an additive KPI has no value: none of the selected rows has it."""
+    return f"no rows with {kpi.numerator} known"
+
+
 def undefined_reason(kpi: KPI, num: Any, den: Any, n_known: Any) -> str | None:
     """Why a ratio KPI has no value (None when it has one)."""
     if _is_missing(n_known) or n_known == 0 or _is_missing(num) or _is_missing(den):
@@ -337,7 +342,7 @@ def kpi_value_from_row(kpi: KPI | str, row: Mapping[str, Any], suffix: str = "")
     if not kpi.is_ratio:
         total = row[kpi.numerator + suffix]
         if n == 0 or _is_missing(total):
-            return KpiValue(value=None, undefined_reason=f"no rows with {kpi.numerator} known", coverage=coverage)
+            return KpiValue(value=None, undefined_reason=unknown_total_reason(kpi), coverage=coverage)
         return KpiValue(value=float(total), coverage=coverage)
     num, den = row[num_col(kpi.name) + suffix], row[den_col(kpi.name) + suffix]
     reason = undefined_reason(kpi, num, den, n)

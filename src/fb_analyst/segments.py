@@ -59,6 +59,8 @@ from fb_analyst.kpis import (
     metric_exprs,
     rollup_exprs,
     to_records,
+    undefined_reason,
+    unknown_total_reason,
     with_all_measures,
 )
 from fb_analyst.windows import Windows
@@ -456,32 +458,16 @@ def _undefined_reasons(kpi: Any, frame: pd.DataFrame, suffix: str) -> np.ndarray
     out = np.full(len(frame), None, dtype=object)
     if not kpi.is_ratio:
         total = col(kpi.numerator)
-        out[(n == 0) | np.isnan(total)] = f"no rows with {kpi.numerator} known"
+        out[(n == 0) | np.isnan(total)] = unknown_total_reason(kpi)
         return out if (out != None).any() else None  # noqa: E711
     num, den = col(f"{kpi.name}_num"), col(f"{kpi.name}_den")
     missing = np.isnan(n) | (n == 0) | np.isnan(num) | np.isnan(den)
     zero = ~missing & (den == 0)
-    out[zero & (num == 0)] = f"zero {kpi.denominator} and zero {kpi.numerator}"
-    out[zero & (num != 0)] = f"zero {kpi.denominator}"
-    out[missing] = f"no rows with {kpi.numerator} and {kpi.denominator} both known"
+    # The texts are kpis.undefined_reason's, taken once per KPI for each case.
+    out[zero & (num == 0)] = undefined_reason(kpi, 0.0, 0.0, 1)
+    out[zero & (num != 0)] = undefined_reason(kpi, 1.0, 0.0, 1)
+    out[missing] = undefined_reason(kpi, np.nan, np.nan, 0)
     return out if (out != None).any() else None  # noqa: E711
-
-
-def _drop_small_pairs(cols: dict[str, np.ndarray], threshold: float) -> dict[str, np.ndarray]:
-    """Keep every non-pair row and the pair rows whose spend share (segment spend / account
-    spend, as in :func:`compare_segments`) reaches ``threshold`` in at least one window."""
-    level = cols["level"]
-    top = int(np.flatnonzero(level == 0)[0])
-    best = np.zeros(len(level))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        for w in WINDOW_NAMES:
-            total = cols[f"spend_{w}"][top]
-            if total and not pd.isna(total):
-                best = np.fmax(best, np.nan_to_num(cols[f"spend_{w}"] / total))
-    keep = (level < 2) | (best >= threshold)
-    if keep.all():
-        return cols
-    return {c: v[keep] for c, v in cols.items()}
 
 
 def compare_segments(
@@ -505,13 +491,11 @@ def compare_segments(
     ``pair_min_spend_share`` keeps a *pair* row only when its spend share reaches it in at least
     one window (single-dimension rows are unaffected). ``fb-analyst run`` passes
     ``diagnose.min_spend_share``: the pair segments the diagnosis would test, not the long tail of
-    tiny combinations (which made ``kpis.json`` hundreds of MB at 10M rows). Applied right after
-    the engine pass, before the KPI columns are built, so the dropped rows cost no memory after.
+    tiny combinations (which made ``kpis.json`` hundreds of MB at 10M rows). Both filters only
+    select rows: the KPI columns are built for the kept rows alone.
     """
     dims = _check_dims(table, dims) if dims is not None else S.present_segment_dimensions(table.columns)
     cols, skipped = _segment_sums(table, windows, dims, pairs, dependent_pairs)
-    if pairs and pair_min_spend_share > 0:
-        cols = _drop_small_pairs(cols, pair_min_spend_share)
     level = cols["level"]
     top = int(np.flatnonzero(level == 0)[0])
     # v[[top]] copies the row: a view would keep every full-length column alive with the account
@@ -519,9 +503,11 @@ def compare_segments(
     account = pd.Series({c: v[0] for c, v in account_cols.items()})
     shares = _spend_shares(cols, account)
     keep = level > 0
+    best = np.nan_to_num(np.fmax(shares["spend_share_baseline"], shares["spend_share_current"]))
     if min_spend_share > 0:
-        best = np.fmax(shares["spend_share_baseline"], shares["spend_share_current"])
-        keep &= np.nan_to_num(best) >= min_spend_share
+        keep &= best >= min_spend_share
+    if pairs and pair_min_spend_share > 0:
+        keep &= (level < 2) | (best >= pair_min_spend_share)
     float_names = [c for c, v in account_cols.items() if v.dtype == np.float64]
     frame = _segment_frame(cols, keep, shares, float_names)  # the engine returned the rows in output order
     return SegmentTables(frame=frame, account=account,
