@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -77,9 +78,50 @@ def limit_memory(con: Any, memory_limit: str | None) -> None:
     """Cap a DuckDB connection's memory at ``memory_limit`` (e.g. ``"1GB"``; ``None`` keeps DuckDB's
     default of 80% of RAM). Beyond it DuckDB spills aggregates and sorts to disk instead of
     growing, which keeps a 10M-row run's whole process under 3 GB (BENCHMARKS.md, "Whole run");
-    its result sets still come back to Python in full. Other engines manage their own memory."""
+    its result sets still come back to Python in full. Other engines manage their own memory.
+    :func:`duckdb_settings` sets it for one block of work instead."""
     if memory_limit and getattr(con, "name", None) == "duckdb":
-        con.raw_sql(f"SET memory_limit = '{memory_limit}'")
+        _set(con, "memory_limit", memory_limit)
+
+
+@contextmanager
+def duckdb_settings(con: Any, **values: Any) -> Iterator[None]:
+    """Apply DuckDB settings (``memory_limit="1GB"``, ``preserve_insertion_order=True``) for the
+    duration of a block, then restore the connection's previous values. A ``None`` value leaves
+    that setting alone; on other engines nothing is set."""
+    wanted = {k: v for k, v in values.items() if v is not None}
+    if not wanted or getattr(con, "name", None) != "duckdb":
+        yield
+        return
+    before = {k: _current(con, k) for k in wanted}
+    for k, v in wanted.items():
+        _set(con, k, v)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            _set(con, k, v)
+
+
+#: connection -> {setting: (value set through this module, DuckDB's display of it)}
+_SET_HERE: weakref.WeakKeyDictionary[Any, dict[str, tuple[str, str]]] = weakref.WeakKeyDictionary()
+
+
+def _current(con: Any, name: str) -> str:
+    """A setting's current value, exact where this module set it: DuckDB displays sizes rounded
+    down ('2GB' reads back as '1.8 GiB'), so restoring the display would shrink a memory limit."""
+    shown = con.raw_sql(f"SELECT current_setting('{name}')").fetchall()[0][0]
+    exact, display = _SET_HERE.get(con, {}).get(name, (None, None))
+    return exact if exact is not None and str(shown) == display else str(shown)
+
+
+def _set(con: Any, name: str, value: Any) -> None:
+    """SET a DuckDB setting; remember the value with its display for :func:`_current`."""
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    quoted = text.replace("'", "''")
+    con.raw_sql(f"SET {name} = '{quoted}'")
+    shown = con.raw_sql(f"SELECT current_setting('{name}')").fetchall()[0][0]
+    _SET_HERE.setdefault(con, {})[name] = (text, str(shown))
 
 
 def read_canonical(path: str | Path, con: Any | None = None) -> ibis.Table:
@@ -139,6 +181,19 @@ def materialized(expr: ibis.Table) -> Iterator[ibis.Table]:
         yield table
     finally:
         con.con.execute(f'DROP TABLE IF EXISTS temp.main."{name}"')
+
+
+def temp_view(con: Any, name: str, expr: ibis.Table) -> ibis.Table:
+    """Create (or replace) the temporary DuckDB view ``name`` of ``expr``; return the view as a table.
+
+    Ibis compiles an expression again into every query that reads it, and inlines a column
+    expression into every place that uses it: a wide derived table read by many queries (the
+    ingest layers, the canonical table the whole run reads) costs compile time, and its columns
+    evaluation, in each. A view is compiled once; DuckDB expands it at no cost. Lives as long as
+    the connection (or until replaced).
+    """
+    con.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {con.compile(expr)}')
+    return con.table(name)
 
 
 def to_frame(expr: ibis.Table) -> pd.DataFrame:

@@ -170,7 +170,7 @@ def test_canonical_check_counts_agree_with_pandera_full_validation():
     t = ibis.memtable(frame, schema={S.DATE: "date", S.CAMPAIGN: "string", S.SPEND: "float64",
                                      S.IMPRESSIONS: "int64", S.CLICKS: "int64", S.SOURCE_ROW: "int64"})
     schema = canonical_schema(list(t.columns))
-    counts = t.aggregate(**canonical_check_counts(t, schema)).execute().iloc[0]
+    counts = t.aggregate(**canonical_check_counts(t, list(t.columns))).execute().iloc[0]
     failing = {k for k, v in counts.items() if int(v or 0)}
     assert failing == {f"check:{S.DATE}:not_null", f"check:{S.CAMPAIGN}:not_null",
                        f"check:{S.SPEND}:greater_than_or_equal_to", "check:clicks_le_impressions",
@@ -188,3 +188,66 @@ def test_canonical_check_counts_agree_with_pandera_full_validation():
         else:
             by_pandera.add(f"check:{e['column']}:{check}")
     assert by_pandera == failing
+
+
+@pytest.mark.parametrize("types", [
+    {},  # the canonical types
+    {S.SPEND: "string", S.DATE: "timestamp", S.SOURCE_ROW: "int32"},
+    {S.CLICKS: "float64", "imputed_clicks": "string", S.COUNTRY: "int64"},
+])
+def test_schema_problems_agree_with_pandera_schema_level_validation(types):
+    """The run checks the canonical column types itself; pandera's schema-depth validation of the
+    contract (``canonical_schema``) must flag exactly the same columns."""
+    import ibis
+    import pandera.errors as pe
+    from pandera.config import ValidationDepth, config_context
+
+    from fb_analyst.ingest.validate import canonical_schema, schema_problems
+
+    canonical = {S.DATE: "date", S.CAMPAIGN: "string", S.COUNTRY: "string", S.SPEND: "float64",
+                 S.CLICKS: "int64", S.IMPRESSIONS: "int64", "imputed_clicks": "boolean", S.SOURCE_ROW: "int64"}
+    t = ibis.table(canonical | types, name="t")
+    ours = {p.split(":")[0] for p in schema_problems(t)}
+    assert ours == set(types)
+    try:
+        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
+            canonical_schema(list(t.columns)).validate(t, lazy=True)
+        by_pandera: set[str] = set()
+    except pe.SchemaErrors as exc:
+        by_pandera = {e["column"] for kind in exc.message.values() for group in kind.values() for e in group}
+    assert by_pandera == ours
+
+
+def test_row_numbers_are_file_lines_late_in_a_multi_file_input(tmp_path):
+    """Delimited files are read in parallel and numbered once staged: every accepted row and every
+    quarantined row (early, middle, last) keeps its line in its own file (header = line 1)."""
+    bad = {"a.csv": {0: "negative_spend", 90_000: "unparseable_spend", 149_998: "clicks_gt_impressions",
+                     149_999: "negative_spend"},
+           "b.csv": {7: "unparseable_date", 59_999: "missing_campaign"}}
+    sizes = {"a.csv": 150_000, "b.csv": 60_000}
+    for k, (name, rows) in enumerate(sizes.items()):
+        lines = [HEADER]
+        for i in range(rows):  # spend = the row's index in its file, so the number can be checked
+            date, camp, spend, clicks = f"2025-01-{1 + i % 28:02d}", f"Camp {k}", f"{i}.5", "10"
+            reason = bad[name].get(i)
+            if reason == "negative_spend":
+                spend = f"-{i}.5"
+            elif reason == "unparseable_spend":
+                spend = "abc"
+            elif reason == "clicks_gt_impressions":
+                clicks = "5000"
+            elif reason == "unparseable_date":
+                date = "2025-02-30"
+            elif reason == "missing_campaign":
+                camp = ""
+            lines.append(f"{date},{camp},Adset-1 Broad,Broad,{spend},1000,{clicks},,1,5,\n")
+        (tmp_path / name).write_text("".join(lines))
+    result = ingest_files([tmp_path / "a.csv", tmp_path / "b.csv"], Settings(), con=connect())
+    q = result.quarantine
+    got = {(Path(f).name, int(r)): reason for f, r, reason in zip(q[S.SOURCE_FILE], q[S.SOURCE_ROW], q["reason"])}
+    assert got == {(name, i + 2): reason for name, rows in bad.items() for i, reason in rows.items()}
+    frame = result.table.select(S.SOURCE_FILE, S.SOURCE_ROW, S.SPEND).execute()
+    assert len(frame) == sum(sizes.values()) - len(got)
+    assert (frame[S.SOURCE_ROW] == frame[S.SPEND] - 0.5 + 2).all()
+    assert frame.groupby(frame[S.SOURCE_FILE].map(lambda f: Path(f).name))[S.SOURCE_ROW].max().to_dict() == {
+        "a.csv": 149_999, "b.csv": 60_000}

@@ -22,16 +22,16 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
-import ftfy
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Levenshtein
 
 from fb_analyst.errors import InputError
 
-_FTFY = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, fix_latin_ligatures=False)
 _SPACES = re.compile(r"\s+")
 _SEPARATORS = re.compile(r"[_\-|/.:+,;]+")
 
@@ -49,11 +49,21 @@ KNOWN_TOKEN_GROUPS: tuple[tuple[str, ...], ...] = (
 _SIBLINGS = {tok: group for group in KNOWN_TOKEN_GROUPS for tok in group}
 
 
+@cache
+def _fix_mojibake() -> Callable[[str], str]:
+    """ftfy's repair (quotes left curly), imported on first use: only non-ASCII texts need it, and
+    its import (codec tables) costs 0.05-0.2 s that inputs without such texts need not pay."""
+    import ftfy
+
+    config = ftfy.TextFixerConfig(uncurl_quotes=False, fix_character_width=False, fix_latin_ligatures=False)
+    return lambda text: ftfy.fix_text(text, config=config)
+
+
 def repair_text(text: str | None) -> str | None:
     """Repair mojibake and normalise whitespace; empty becomes None."""
     if text is None:
         return None
-    fixed = ftfy.fix_text(text, config=_FTFY) if not text.isascii() else text
+    fixed = _fix_mojibake()(text) if not text.isascii() else text
     fixed = _SPACES.sub(" ", fixed.replace("\u00a0", " ")).strip()
     return fixed or None
 

@@ -20,6 +20,7 @@ from typing import Any
 import ibis
 
 from fb_analyst import schema as S
+from fb_analyst.engine import temp_view
 from fb_analyst.errors import EmptyInputError
 from fb_analyst.ingest import mapping as M
 from fb_analyst.ingest.parsing import (
@@ -149,7 +150,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     # Layer 1: parse each cell once.
     blank_roles = [*numeric, S.DATE, S.CAMPAIGN] + ([d for d in (S.ADSET, S.AD) if d in raw] if ads_manager else [])
     l1: dict[str, Any] = {h: t[h] for h in headers_all}
-    l1[S.SOURCE_ROW] = t[S.SOURCE_ROW].cast("int64")
+    l1[S.SOURCE_ROW] = ibis.null("int64") if src.numbered_when_staged else t[S.SOURCE_ROW].cast("int64")
     for role in blank_roles:
         # CSV null tokens ('', '-', 'n/a', ...) are already NULL (read_csv nullstr)
         l1[f"_b_{role}"] = raw[role].isnull() if src.nulls_normalised else is_blank(raw[role])
@@ -158,7 +159,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     for role in (S.DATE, M.DATE_END):
         if role in raw:
             l1[f"_p_{role}"] = date_expr(raw[role], date_order.value)
-    p1 = _view(con, f"{view}_l1", t.select(**l1))
+    p1 = temp_view(con, f"{view}_l1", t.select(**l1))
 
     blank = {r: p1[f"_b_{r}"] for r in blank_roles}
     cols: dict[str, Any] = {r: finite(p1[f"_p_{r}"]) for r in numeric}
@@ -180,7 +181,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     l2 |= {f"_u_{m}": u for m, u in unparsed.items()}
     l2 |= {f"_b_{r}": b for r, b in blank.items()}
     l2 |= {f"_c_{m}": c for m, c in raw_counts.items()}
-    p2 = _view(con, f"{view}_l2", p1.select(**l2))
+    p2 = temp_view(con, f"{view}_l2", p1.select(**l2))
 
     # Layer 3: hard reasons, soft flags, the staging layout.
     values = {k: p2[f"_v_{k}"] for k in values} | {r: p2[f"_p_{r}"] for r in (S.DATE, M.DATE_END) if r in raw}
@@ -225,7 +226,7 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
         **{f"_h_{h}": p2[h] for h in headers},
         ACTION_TYPE: p2[ACTION_TYPE].cast("string") if ACTION_TYPE in p2.columns else ibis.null("string"),
     }
-    p3 = _view(con, f"{view}_l3", p2.select(**{k: v.name(k) for k, v in out.items()}))
+    p3 = temp_view(con, f"{view}_l3", p2.select(**{k: v.name(k) for k, v in out.items()}))
     # Flags and rule indices are packed into two integers: ~20 mostly-constant columns would
     # cost a quarter of the write. ``unpack`` restores them by name.
     flags = ibis.literal(0, "int32")
@@ -243,12 +244,6 @@ def prepare_file(src: RawSource, index: int, settings: Settings, con: Any, view:
     expr = p3.select(*final)
     api_zero = cmap.source_kind == "marketing_api" and bool(src.notes.get("action_lists"))
     return PreparedFile(src, cmap, expr, decimal, date_order, currency, currency_source, ads_manager or api_zero)
-
-
-def _view(con: Any, name: str, expr: ibis.Table) -> ibis.Table:
-    """Create a temporary engine view for ``expr`` and return a fresh reference to it."""
-    con.raw_sql(f'CREATE OR REPLACE TEMP VIEW "{name}" AS {con.compile(expr)}')
-    return con.table(name)
 
 
 def conform(files: list[PreparedFile]) -> tuple[ibis.Table, list[str], list[str]]:

@@ -1,7 +1,8 @@
 """Readers: find the input files, recognise their format and expose each as a lazy engine view.
 
 Input: paths or globs. Output: one :class:`RawSource` per file, an Ibis table on the ingest
-connection whose columns are the file's own headers (untouched), plus ``source_row``.
+connection whose columns are the file's own headers (untouched), plus ``source_row`` (delimited
+text: numbered when staged, see ``RawSource.numbered_when_staged``).
 Nothing is loaded into Python except a small byte sample used to recognise the format, the
 encoding and the delimiter, and (for XLSX, which DuckDB cannot read offline) the sheet itself.
 
@@ -19,7 +20,7 @@ import io
 import itertools
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,12 @@ class BinaryInputError(InputError):
 
 @dataclass
 class RawSource:
-    """One input file exposed as a lazy table with its original headers and ``source_row``."""
+    """One input file exposed as a lazy table with its original headers and ``source_row``.
+
+    ``numbered_when_staged``: the view has no ``source_row``; the stage numbers the rows from the
+    order they were written in (``stage._number_rows``). Delimited text is read this way because
+    numbering in the view (``row_number() OVER ()``) makes DuckDB read the file on one thread.
+    """
 
     path: Path
     format: str  # csv | tsv | xlsx | parquet | json
@@ -63,6 +69,7 @@ class RawSource:
     read_path: Path | None = None  # delimited text: the UTF-8 file DuckDB reads
     typed: list[str] = field(default_factory=list)  # delimited text: columns read with native types
     estimated_rows: int = 0  # for choosing where to stage (memory or disk)
+    numbered_when_staged: bool = False
 
     @property
     def label(self) -> str:
@@ -228,15 +235,16 @@ def _read_delimited(path: Path, con: Any, name: str, workdir: Path, fmt: str) ->
     per_line = len(head) / max(1, head.count(b"\n"))
     return RawSource(path, "tsv" if delim == "\t" else fmt, con.table(name), delimiter=_DELIM_NAMES[delim],
                      encoding=encoding, bom=bom, nulls_normalised=True, read_path=read_path,
-                     estimated_rows=int(path.stat().st_size / per_line))
+                     estimated_rows=int(path.stat().st_size / per_line), numbered_when_staged=True)
 
 
 def _csv_view(con: Any, name: str, read_path: Path, delim: str, columns: dict[str, str] | None) -> None:
-    """(Re)create the view over a delimited file: every column text, or the given types."""
+    """(Re)create the view over a delimited file: every column text, or the given types. No row
+    number: the rows are numbered once staged, so that DuckDB reads the file in parallel."""
     types = ("auto_detect=false, columns={" + ", ".join(f"{_sql_str(k)}: {_sql_str(v)}" for k, v in columns.items())
              + "}") if columns else "all_varchar=true"
     con.raw_sql(
-        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *, row_number() OVER () + 1 AS source_row "
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * "
         f"FROM read_csv({_sql_str(str(read_path))}, delim={_sql_str(delim)}, header=true, {types}, "
         "quote='\"', escape='\"', null_padding=true, strict_mode=false, normalize_names=false, skip=0, "
         f"nullstr=[{', '.join(_sql_str(t) for t in NULL_TOKENS)}])"
@@ -266,11 +274,10 @@ def retype_delimited(src: RawSource, con: Any, name: str, numeric: set[str], dat
             chosen[col] = "DOUBLE"
         elif col in dates and kind == "DATE" and date_format in (None, "", "%Y-%m-%d"):
             chosen[col] = "DATE"
-    if not chosen or list(columns) != [c for c in src.table.columns if c != "source_row"]:
+    if not chosen or list(columns) != list(src.table.columns):
         return src
     _csv_view(con, name, src.read_path, delim, {c: chosen.get(c, "VARCHAR") for c in columns})
-    return RawSource(src.path, src.format, con.table(name), src.delimiter, src.encoding, src.bom, src.notes,
-                     True, src.read_path, sorted(chosen), src.estimated_rows)
+    return replace(src, table=con.table(name), typed=sorted(chosen))
 
 
 def _read_xlsx(path: Path, con: Any, name: str) -> RawSource:

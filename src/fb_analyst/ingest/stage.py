@@ -6,13 +6,14 @@
    buffer-managed, so 10M rows stay under 2 GB of RAM; ``ingest.disk_stage_rows``); this is the
    only full pass over the inputs;
 3. exact duplicates are found by hash, verified on the values, counted and deleted; the per-file
-   counts re-check the staging pass's hard-rule flag on every row; pandera names the reasons of
+   counts re-check the staging pass's hard-rule flag on every row; one query names the reasons of
    the flagged rows, which are extracted with their raw cells (quarantine) and deleted;
 4. distinct texts (not rows) go through Python: ftfy repair and entity resolution (rapidfuzz);
    the changes are applied in the engine by UPDATE ... FROM a mapping table;
-5. the canonical table is a projection of that table (``IngestResult.table``); pandera validates
-   its schema level, and its data checks are counted in the one query that computes the report's
-   aggregates (``summaries.profile``).
+5. the canonical table is a view projecting that table (``IngestResult.table``); its column types
+   are checked against the canonical contract (``validate.canonical_rules``, the rules pandera's
+   ``canonical_schema`` states), and its data checks are counted in the one query that computes
+   the report's aggregates (``summaries.profile``).
 
 DuckDB SQL is used where Ibis has no operation: ATTACH, DELETE, UPDATE ... FROM, GROUPING SETS.
 """
@@ -24,8 +25,6 @@ import json
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ import pandas as pd
 from ibis import _
 
 from fb_analyst import schema as S
-from fb_analyst.engine import default_connection
+from fb_analyst.engine import default_connection, duckdb_settings, temp_view
 from fb_analyst.errors import EmptyInputError, StageError
 from fb_analyst.ingest import report as R
 from fb_analyst.ingest.names import load_overrides, repair_text, resolve_names
@@ -43,9 +42,7 @@ from fb_analyst.ingest.prepare import (
     FILE_IDX, FLAG_BITS, FLAGS, RAW, RULES, SUSPECT, PreparedFile, conform, prepare_file, rule_col, unpack,
 )
 from fb_analyst.ingest.readers import expand_inputs, new_workdir, read_source
-from fb_analyst.ingest.validate import (
-    HARD_RULES, canonical_check_counts, canonical_schema, hard_violations, quarantine_schema,
-)
+from fb_analyst.ingest.validate import HARD_RULES, canonical_check_counts, hard_violations, schema_problems
 from fb_analyst.settings import Settings
 
 NAME_LEVELS = (S.CAMPAIGN, S.ADSET)
@@ -69,7 +66,10 @@ def ingest_files(inputs: list[str | Path], settings: Settings, con: Any = None) 
                        for i, p in enumerate(paths)]
             on_disk = sum(s.estimated_rows for s in sources) > settings.ingest.disk_stage_rows
             _attach_store(con, store, on_disk)
-            with _bounded_memory(con, on_disk, settings.ingest.disk_stage_memory_limit):
+            # A large input is staged under a memory cap (DuckDB spills to its temp_directory);
+            # rows keep their file order, which numbers them (``_number_rows``).
+            limit = settings.ingest.disk_stage_memory_limit if on_disk else None
+            with duckdb_settings(con, memory_limit=limit, preserve_insertion_order=True):
                 try:
                     try:
                         files, dims, measures = _stage(con, store, sources, settings, prefix, typed=True)
@@ -95,8 +95,34 @@ def _stage(con: Any, store: str, sources: list, settings: Settings, prefix: str,
     """Prepare every file and write their union into the store (the one full pass)."""
     files = [prepare_file(src, i, settings, con, f"{prefix}_{i}", typed) for i, src in enumerate(sources)]
     union, dims, measures = conform(files)
-    con.raw_sql(f'CREATE TABLE "{store}".main.{TABLE} AS {con.compile(union)}')
+    qualified = f'"{store}".main.{TABLE}'
+    con.raw_sql(f"CREATE TABLE {qualified} AS {con.compile(union)}")
+    _number_rows(con, qualified, files)
     return files, dims, measures
+
+
+def _number_rows(con: Any, qualified: str, files: list[PreparedFile]) -> None:
+    """Set ``source_row`` of the files whose reader left it to the stage (delimited text): the
+    row's position in its file, counting the header line as 1, as the quarantine reports it.
+
+    The staging query keeps each file's rows in file order (DuckDB preserves insertion order
+    through projections and UNION ALL; ``preserve_insertion_order`` is on while staging), so in
+    the fresh table a row's ``rowid`` minus its file's first ``rowid`` is its position. Runs before
+    any DELETE: a checkpoint may compact rows, and their rowids, after one. A file whose rows are
+    not one contiguous run is an error, never a wrong number.
+    """
+    pending = [i for i, f in enumerate(files) if f.source.numbered_when_staged]
+    if not pending:
+        return
+    spans = con.raw_sql(
+        f"SELECT {FILE_IDX}, min(rowid), max(rowid), count(*) FROM {qualified} "
+        f"WHERE {FILE_IDX} IN ({', '.join(map(str, pending))}) GROUP BY {FILE_IDX}").fetchall()
+    for i, first, last, rows in spans:
+        if last - first + 1 != rows:
+            raise StageError("ingest", f"{files[i].source.label}: rows were not staged in file order")
+    start = " ".join(f"WHEN {i} THEN {first}" for i, first, _last, _rows in spans)
+    con.raw_sql(f"UPDATE {qualified} SET {S.SOURCE_ROW} = rowid - (CASE {FILE_IDX} {start} END) + 2 "
+                f"WHERE {FILE_IDX} IN ({', '.join(str(i) for i, *_ in spans)})")
 
 
 def _attach_store(con: Any, name: str, on_disk: bool) -> None:
@@ -110,31 +136,17 @@ def _attach_store(con: Any, name: str, on_disk: bool) -> None:
     con.raw_sql(f"ATTACH '{folder / 'ingest.duckdb'}' AS \"{name}\"")
 
 
-@contextmanager
-def _bounded_memory(con: Any, on_disk: bool, limit: str) -> Iterator[None]:
-    """While a large input is ingested, cap DuckDB's memory (it spills to its temp_directory);
-    restore the connection's limit afterwards."""
-    if not on_disk:
-        yield
-        return
-    before = con.raw_sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
-    con.raw_sql(f"SET memory_limit = '{limit}'")
-    try:
-        yield
-    finally:
-        con.raw_sql(f"SET memory_limit = '{before}'")
-
-
 def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], measures: list[str],
             settings: Settings) -> R.IngestResult:
     qualified = f'"{store}".main.{TABLE}'
-    base = unpack(con.table(TABLE, database=store), measures)
+    # Views (compiled once) of what every later query, and the whole run, reads: see temp_view.
+    base = temp_view(con, f"{store}_staged", unpack(con.table(TABLE, database=store), measures))
     dup_counts = _remove_duplicates(con, qualified, dims, measures)
     per_file = _per_file_counts(base, dup_counts, measures)
     suspects = sum(v[2] for v in per_file.values())
     quarantine = _quarantine(base, files, measures) if suspects else _no_quarantine()
     if suspects != len(quarantine):
-        raise StageError("ingest", "hard-rule checks disagree between the staging pass and pandera")
+        raise StageError("ingest", "the quarantine does not hold every row the staging pass flagged")
     for i, f in enumerate(files):
         read, acc, quar, _dups = per_file.get(i, (0, 0, 0, 0))
         if quar and not acc:  # every row invalid (or a duplicate); a file of duplicates alone is fine
@@ -145,13 +157,14 @@ def _finish(con: Any, store: str, files: list[PreparedFile], dims: list[str], me
     audits = _repair_texts(con, qualified, base, dims, settings)
     wide = base.mutate(**{S.imputed_flag(m): base[rule_col(m)].notnull() for m in measures},
                        **{S.SOURCE_FILE: _file_label(base, files)})
-    table = wide.select(*[c for c in S.CANONICAL_ORDER if c in wide.columns])
-    schema = canonical_schema(list(table.columns))
-    _validate_schema_level(schema, table)
+    table = temp_view(con, f"{store}_{TABLE}", wide.select(*[c for c in S.CANONICAL_ORDER if c in wide.columns]))
+    wrong_types = schema_problems(table)
+    if wrong_types:
+        raise StageError("ingest", f"canonical table fails its schema: {wrong_types}"[:500])
 
     from fb_analyst.ingest.summaries import build_report, profile
 
-    row = profile(wide, list(table.columns), measures, canonical_check_counts(wide, schema))
+    row = profile(wide, list(table.columns), measures, canonical_check_counts(wide, list(table.columns)))
     failed = {k: int(v) for k, v in row.items() if k.startswith("check:") and int(v or 0)}
     if failed:
         raise StageError("ingest", f"canonical table fails its schema: {failed}"[:500])
@@ -209,7 +222,7 @@ def _per_file_counts(base: ibis.Table, dups: dict[int, int],
     """file index -> (read, accepted, quarantined, duplicates).
 
     The same query re-evaluates the hard rules on the staged values of every row: the staging
-    pass's flag must agree with them (pandera then names the reasons of the flagged rows only).
+    pass's flag must agree with them (``_quarantine`` then names the reasons of the flagged rows only).
     """
     hard = ibis.or_(*hard_violations(base, measures).values())
     agg = base.group_by(FILE_IDX).aggregate(rows=_.count(), bad=_[SUSPECT].sum(), rechecked=hard.sum()).execute()
@@ -237,35 +250,26 @@ def _no_quarantine() -> pd.DataFrame:
 
 
 def _quarantine(base: ibis.Table, files: list[PreparedFile], measures: list[str]) -> pd.DataFrame:
-    """Rejected rows from pandera's lazy validation of the hard rules over the flagged rows:
-    source_file, source_row, reason codes ('; '-joined), then the file's own raw cells."""
-    import pandera.errors as pe
-
-    columns = _QUARANTINE_COLUMNS
-    try:
-        quarantine_schema(measures).validate(base.filter(base[SUSPECT]), lazy=True)
-        return _no_quarantine()
-    except pe.SchemaErrors as exc:
-        cases = exc.failure_cases
-    order = {code: i for i, code in enumerate(HARD_RULES)}
-    reasons: dict[tuple[int, int], list[str]] = {}
-    raw: dict[tuple[int, int], dict] = {}
-    for check, case in zip(cases["check"], cases["failure_case"]):
-        if check not in order or not isinstance(case, dict):
-            raise StageError("ingest", f"unexpected validation failure {check!r}: {case!r}"[:300])
-        key = (int(case[FILE_IDX]), int(case[S.SOURCE_ROW]))
-        reasons.setdefault(key, []).append(check)
-        cells = case.get(RAW)
-        raw[key] = json.loads(cells) if isinstance(cells, str) else dict(cells or {})
+    """Rejected rows, from one query over the rows the staging pass flagged: which hard rules each
+    breaks (the same ``hard_violations``) with its raw cells. Columns: source_file, source_row,
+    reason codes ('; '-joined, in ``HARD_RULES`` order), then the file's own raw cells."""
+    rules = hard_violations(base, measures)
+    codes = [c for c in HARD_RULES if c in rules]
+    flagged = base.filter(base[SUSPECT]).select(
+        FILE_IDX, S.SOURCE_ROW, RAW, *[rules[c].name(f"_q{i}") for i, c in enumerate(codes)])
+    rows = flagged.order_by([FILE_IDX, S.SOURCE_ROW]).execute()
+    hits = zip(*[rows[f"_q{i}"].tolist() for i in range(len(codes))])
+    reasons = ["; ".join(c for c, hit in zip(codes, row) if hit) for row in hits]
+    if any(not r for r in reasons):
+        raise StageError("ingest", "hard-rule checks disagree between the staging pass and the staged values")
     labels = [f.source.label for f in files]
-    keys = sorted(reasons)
     frame = pd.DataFrame({
-        S.SOURCE_FILE: [labels[k[0]] for k in keys],
-        S.SOURCE_ROW: [k[1] for k in keys],
-        "reason": ["; ".join(sorted(set(reasons[k]), key=order.get)) for k in keys],
+        S.SOURCE_FILE: [labels[int(i)] for i in rows[FILE_IDX]],
+        S.SOURCE_ROW: [int(r) for r in rows[S.SOURCE_ROW]],
+        "reason": reasons,
     })
-    cells = pd.DataFrame([raw[k] for k in keys], dtype=object)
-    cells = cells.drop(columns=[c for c in cells.columns if c in columns])
+    cells = pd.DataFrame([json.loads(c) if isinstance(c, str) else dict(c or {}) for c in rows[RAW]], dtype=object)
+    cells = cells.drop(columns=[c for c in cells.columns if c in _QUARANTINE_COLUMNS])
     return pd.concat([frame, cells], axis=1)
 
 
@@ -303,16 +307,3 @@ def _repair_texts(con: Any, qualified: str, base: ibis.Table, dims: list[str], s
         finally:
             con.con.unregister(name)
     return audits
-
-
-def _validate_schema_level(schema: Any, table: ibis.Table) -> None:
-    """pandera at schema depth (columns, dtypes, strict): no query; the data checks are counted
-    in the report's profile query (``validate.canonical_check_counts``)."""
-    import pandera.errors as pe
-    from pandera.config import ValidationDepth, config_context
-
-    try:
-        with config_context(validation_depth=ValidationDepth.SCHEMA_ONLY):
-            schema.validate(table, lazy=True)
-    except pe.SchemaErrors as exc:
-        raise StageError("ingest", f"canonical table fails its schema: {str(exc.failure_cases)[:500]}") from exc

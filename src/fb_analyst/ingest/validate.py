@@ -5,9 +5,12 @@
   stays NULL, never 0.
 * Hard violations send a row to quarantine with reason codes (``HARD_RULES``).
 * Soft anomalies are counted as warnings (``SOFT_RULES``) and never drop a row.
-* ``canonical_schema`` is the pandera (Ibis backend) schema of the canonical table, so code after
-  ingest can trust the types and rules: pandera validates its schema level, and its data checks
-  run as aggregates of one query over the accepted rows (``canonical_check_counts``).
+* ``canonical_rules`` / ``ROW_CHECKS`` are the canonical table's contract, so code after ingest can
+  trust the types and rules. The run checks them itself: the types from the table's schema
+  (``schema_problems``, no query) and the data checks as aggregates of one query over the
+  accepted rows (``canonical_check_counts``). ``canonical_schema`` states the same contract as a
+  pandera (Ibis backend) schema for anyone validating a table with pandera; tests hold the two
+  equal, and the run does not import pandera.
 
 All functions take and return Ibis expressions over a dict of named columns (``cols``); nothing
 is evaluated here.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -131,7 +135,8 @@ def hard_violations(c: Any, measures: list[str]) -> dict[str, Any]:
     """Reason code -> boolean expression, True where the row breaks that hard rule.
 
     ``c`` maps column names to expressions: a dict while the staging pass is built, the staged
-    Ibis table afterwards (for the pandera checks). A summary row carries only its own reason.
+    Ibis table afterwards (the per-file re-check and the quarantine's reasons). A summary row
+    carries only its own reason.
     """
     plain = ~c[SUMMARY]
     out = {
@@ -146,33 +151,6 @@ def hard_violations(c: Any, measures: list[str]) -> dict[str, Any]:
     if S.CLICKS in measures and S.IMPRESSIONS in measures:
         out["clicks_gt_impressions"] = (c[S.CLICKS] > c[S.IMPRESSIONS]).fill_null(False) & plain
     return out
-
-
-def quarantine_schema(measures: list[str]) -> Any:
-    """pandera (Ibis backend) schema of the hard rules over the staged table, one named check each.
-
-    Validated lazily on the rows the staging pass flagged (the same ``hard_violations``; the flag
-    is cross-checked over every row): each failing row of each check comes back in
-    ``failure_cases`` with its ``_file``/``source_row`` (and raw cells), which is what
-    ``quarantine.csv`` is made of.
-    """
-    import pandera.ibis as pa
-
-    def rule(code: str) -> Any:
-        def ok(data: Any) -> Any:  # data: pandera IbisData(table, key)
-            return ~hard_violations(data.table, measures)[code]
-
-        return pa.Check(ok, name=code)
-
-    codes = [c for c in HARD_RULES if c in _codes(measures)]
-    return pa.DataFrameSchema(checks=[rule(c) for c in codes], name="hard_rules")
-
-
-def _codes(measures: list[str]) -> set[str]:
-    return set(hard_violations({k: ibis.literal(False) for k in (SUMMARY, BLANK_DATE, BLANK_CAMPAIGN)}
-                               | {S.DATE: ibis.null("date")}
-                               | {m: ibis.null("float64") for m in measures}
-                               | {unparsed_col(m): ibis.literal(False) for m in measures}, measures))
 
 
 def soft_flags(cols: Cols, rules: Cols, raw_counts: Cols, ctr_tolerance: float) -> Cols:
@@ -194,54 +172,93 @@ def soft_flags(cols: Cols, rules: Cols, raw_counts: Cols, ctr_tolerance: float) 
     return {k: v.fill_null(False) for k, v in flags.items()}
 
 
-def canonical_schema(columns: list[str]) -> Any:
-    """pandera (Ibis backend) schema of the canonical table restricted to ``columns``."""
-    import ibis.expr.datatypes as dt
-    import pandera.ibis as pa
+@dataclass(frozen=True)
+class ColumnRule:
+    """What the canonical table promises about one column: its type, whether it may be NULL and,
+    for measures and ``source_row``, the least value it may hold."""
 
-    spec: dict[str, Any] = {}
+    dtype: str  # an Ibis type name
+    nullable: bool
+    min_value: float | None = None
+
+
+def canonical_rules(columns: list[str]) -> dict[str, ColumnRule]:
+    """The canonical table's column rules, restricted to ``columns`` (a table holds the dimensions
+    and measures its inputs had). The one definition behind the run's checks (``schema_problems``,
+    ``canonical_check_counts``) and the pandera contract (``canonical_schema``)."""
+    rules: dict[str, ColumnRule] = {}
     for c in columns:
         if c == S.DATE:
-            spec[c] = pa.Column(dt.Date(), nullable=False)
+            rules[c] = ColumnRule("date", nullable=False)
         elif c in S.COUNT_MEASURES:
-            spec[c] = pa.Column(dt.Int64(), pa.Check.ge(0), nullable=True)
+            rules[c] = ColumnRule("int64", nullable=True, min_value=0)
         elif c in S.MONEY_MEASURES:
-            spec[c] = pa.Column(dt.Float64(), pa.Check.ge(0), nullable=True)
+            rules[c] = ColumnRule("float64", nullable=True, min_value=0)
         elif c == S.CAMPAIGN:
-            spec[c] = pa.Column(dt.String(), nullable=False)
+            rules[c] = ColumnRule("string", nullable=False)
         elif c == S.SOURCE_ROW:
-            spec[c] = pa.Column(dt.Int64(), pa.Check.ge(1), nullable=False)
+            rules[c] = ColumnRule("int64", nullable=False, min_value=1)
         elif c.startswith("imputed_"):
-            spec[c] = pa.Column(dt.Boolean(), nullable=False)
+            rules[c] = ColumnRule("boolean", nullable=False)
         else:
-            spec[c] = pa.Column(dt.String(), nullable=True)
-    checks = []
-    if S.CLICKS in columns:
-        def clicks_le_impressions(data: Any) -> Any:  # data: pandera IbisData(table, key)
-            t = data.table
-            return (t[S.CLICKS] <= t[S.IMPRESSIONS]).fill_null(True)
-
-        checks.append(pa.Check(clicks_le_impressions, name="clicks_le_impressions"))
-    return pa.DataFrameSchema(spec, checks=checks, strict=True, name="canonical")
+            rules[c] = ColumnRule("string", nullable=True)
+    return rules
 
 
-def canonical_check_counts(t: ibis.Table, schema: Any) -> dict[str, Any]:
-    """The data checks of the pandera ``schema`` as aggregates counting the rows of ``t`` failing each.
+#: Checks across columns of the canonical table: name -> (columns it needs, predicate of a table
+#: that is True where a row passes).
+ROW_CHECKS: dict[str, tuple[tuple[str, ...], Callable[[Any], Any]]] = {
+    "clicks_le_impressions": ((S.CLICKS, S.IMPRESSIONS),
+                              lambda t: (t[S.CLICKS] <= t[S.IMPRESSIONS]).fill_null(True)),
+}
 
-    pandera's Ibis backend runs one query per check; these named aggregates join the report's one
-    profile query instead (``summaries.profile``), while pandera validates the schema level itself
-    (columns, dtypes, strict). A check with no aggregate form here is an error, never skipped.
+
+def row_checks(columns: list[str]) -> dict[str, Callable[[Any], Any]]:
+    """The ``ROW_CHECKS`` that apply to a canonical table holding ``columns``."""
+    return {name: check for name, (needs, check) in ROW_CHECKS.items() if all(n in columns for n in needs)}
+
+
+def schema_problems(t: ibis.Table) -> list[str]:
+    """Columns of ``t`` whose type is not the canonical one (no query: the table's schema only).
+
+    The same comparison pandera makes at schema depth for ``canonical_schema`` (a test holds them
+    equal), without importing pandera on the run's path.
     """
-    from pandera.api.ibis.types import IbisData
+    types = t.schema()
+    return [f"{c}: {types[c]} instead of {rule.dtype}" for c, rule in canonical_rules(list(t.columns)).items()
+            if types[c] != ibis.dtype(rule.dtype)]
 
+
+def canonical_check_counts(t: ibis.Table, columns: list[str]) -> dict[str, Any]:
+    """The data checks of the canonical ``columns`` as aggregates counting the rows of ``t`` failing each.
+
+    They join the report's one profile query (``summaries.profile``, over a table that holds more
+    columns than the canonical ones) instead of one query per check; the names follow pandera's
+    checks of ``canonical_schema`` (a test holds them equal).
+    """
     out: dict[str, Any] = {}
-    for name, column in schema.columns.items():
-        if not column.nullable:
+    for name, rule in canonical_rules(columns).items():
+        if not rule.nullable:
             out[f"check:{name}:not_null"] = t[name].isnull().sum()
-        for check in column.checks:
-            if check.name != "greater_than_or_equal_to":
-                raise NotImplementedError(f"no aggregate form for pandera check {check.name!r} on {name!r}")
-            out[f"check:{name}:{check.name}"] = (t[name] < check.statistics["min_value"]).sum()
-    for check in schema.checks:
-        out[f"check:{check.name}"] = (~check._check_fn(IbisData(t, None))).sum()
+        if rule.min_value is not None:
+            out[f"check:{name}:greater_than_or_equal_to"] = (t[name] < rule.min_value).sum()
+    for name, passes in row_checks(columns).items():
+        out[f"check:{name}"] = (~passes(t)).sum()
     return out
+
+
+def canonical_schema(columns: list[str]) -> Any:
+    """The canonical table's contract as a pandera (Ibis backend) schema restricted to ``columns``,
+    for users and tests that validate a table with pandera (the run checks the same rules itself:
+    importing pandera costs about a third of a second)."""
+    import pandera.ibis as pa
+
+    spec = {c: pa.Column(ibis.dtype(rule.dtype), *([pa.Check.ge(rule.min_value)] if rule.min_value is not None else []),
+                         nullable=rule.nullable)
+            for c, rule in canonical_rules(columns).items()}
+
+    def row_check(name: str, passes: Callable[[Any], Any]) -> Any:
+        return pa.Check(lambda data: passes(data.table), name=name)  # data: pandera IbisData(table, key)
+
+    checks = [row_check(name, passes) for name, passes in row_checks(columns).items()]
+    return pa.DataFrameSchema(spec, checks=checks, strict=True, name="canonical")
