@@ -11,7 +11,8 @@ supported hypothesis that no planted fact backs; also the share of supported hyp
 false. Times are wall-clock per ``diagnose`` call (median). Then the reliability of ``confidence``
 over every hypothesis written and over the supported ones. ``--support-confidence 0`` turns the
 confidence gate of the status rule off (``hypotheses.SUPPORT_CONFIDENCE``), for the FDR-only
-figures and the reliability of the FDR-significant hypotheses the gate acts on.
+figures and the reliability of the FDR-significant hypotheses the gate acts on. ``--no-moderation``
+gives every day-level test its own 12-df dispersion again (``diagnose/dispersion.py``).
 """
 
 from __future__ import annotations
@@ -74,7 +75,14 @@ def main() -> None:
     ap.add_argument("--support-confidence", type=float, default=None,
                     help="sensitivity check: the confidence a supported hypothesis needs "
                          "(hypotheses.SUPPORT_CONFIDENCE; 0 = the FDR test alone)")
+    ap.add_argument("--no-moderation", action="store_true",
+                    help="sensitivity check: every day-level test keeps its own 12-df dispersion "
+                         "(evaluate.MODERATE_DISPERSION off; see diagnose/dispersion.py)")
     a = ap.parse_args()
+    if a.no_moderation:
+        import fb_analyst.diagnose.evaluate as EV
+
+        EV.MODERATE_DISPERSION = False
     if a.support_confidence is not None:
         import fb_analyst.diagnose.hypotheses as H
 

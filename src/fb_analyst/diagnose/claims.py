@@ -62,7 +62,7 @@ def mix_claim(idx: CubeIndex, mr: MixRate, alpha: float) -> Claim | None:
     evidence: list[EvidenceRow] = []
     for s in mr.segments:
         mask = cube.mask({dim: s.value})
-        t = idx.test(mask, kpi, None, alpha)
+        t = idx.raw_test(mask, kpi, None, alpha)  # unstratified: the candidates' dispersion prior does not apply
         phi = t.dispersion or 1.0
         dw = s.weight_current - s.weight_baseline
         vs = []

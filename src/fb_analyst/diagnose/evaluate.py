@@ -19,8 +19,10 @@ Steps, per driver KPI (CTR, CVR, AOV, CPM for ROAS; CTR for CTR):
    rate) and by the breakdown dimension whose mix moves the KPI most (largest shift-share mix
    effect, ``mix.py``) when that moves the account KPI by at least half the minimum effect, so
    budget moving between its values is not read as a segment's rate changing.
-3. **Test** each candidate (quasi-Poisson on day x stratum cells), then Benjamini-Hochberg over
-   every test of the run (all KPIs, mix and outage tests together, in ``hypotheses.py``).
+3. **Test** each candidate (quasi-Poisson on day x stratum cells), the dispersion of each test
+   moderated towards the trend of the KPI's candidates (``dispersion.py``: 12 days per test, but
+   70-90 tests per KPI whose dispersions follow their size), then Benjamini-Hochberg over every
+   test of the run (all KPIs, mix and outage tests together, in ``diagnosis.py``).
 4. **Evaluator (greedy explanation)**: among significant candidates with ``|delta| >= min_effect``,
    take the one whose change explains the most chi-square, ``G = (A - E)^2 / E`` (A: current
    numerator, E: expected at baseline rates) -- a segment where the whole change sits beats both
@@ -41,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from fb_analyst.diagnose.dispersion import moderate
 from fb_analyst.diagnose.frames import Cube, CubeIndex, PackedMask, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
@@ -229,21 +232,40 @@ def run_candidate_tests(idx: CubeIndex, kpis: list[str], settings: DiagnoseSetti
                         sizes[len(s)] = search_size(idx.cube, len(s))
                     segs.append((s, sizes[len(s)]))
                     seen.add(key)
-        for seg, searched in segs:
-            mask = idx.cube.mask(seg)
-            st = None if strata is None else (tuple(d for d in strata if d not in seg) or None)
-            test = idx.test(mask, kpi, st, settings.alpha)
-            contrast = None
-            if seg:
-                contrast = idx.contrast(mask, ~mask, kpi, st, settings.alpha)
-            extra: dict[str, Any] = {"searched": searched}
-            if kpi == "ctr" and len(seg) == 1 and trends:
-                finding = trends.get(next(iter(seg.items())))
-                if finding is not None and finding.p_value is not None:
-                    extra.update(trend_p=finding.p_value, trend=finding)
-            cands.append(Candidate(metric=kpi, segment=seg, rows=PackedMask(mask), strata=st, test=test,
-                                   contrast=contrast, extra=extra))
+        cands.extend(_tested(idx, kpi, segs, strata, settings, trends))
     return cands, strata_of
+
+
+#: Moderate the day-level tests' dispersions with the run's prior (``dispersion.py``); off only to
+#: measure what it changes (``benchmarks/bench_diagnosis.py --no-moderation``).
+MODERATE_DISPERSION = True
+
+
+def _tested(idx: CubeIndex, kpi: str, segs: list[tuple[dict[str, str], int]], strata: tuple[str, ...] | None,
+            settings: DiagnoseSettings, trends: dict[tuple[str, str], Any] | None) -> list[Candidate]:
+    """The candidates of one KPI: every segment's raw own-baseline test and contrast first, then
+    the KPI's dispersion priors fitted to them (before any p-value is looked at) and every test
+    finished with its moderated dispersion; later re-tests by ``idx`` use the same priors."""
+    raw = []
+    for seg, searched in segs:
+        mask = idx.cube.mask(seg)
+        st = None if strata is None else (tuple(d for d in strata if d not in seg) or None)
+        parts = idx.contrast_parts(mask, ~mask, kpi, st, settings.alpha) if seg else None
+        raw.append((seg, searched, PackedMask(mask), st, idx.raw_test(mask, kpi, st, settings.alpha), parts))
+    if MODERATE_DISPERSION:
+        idx.fit_dispersion(kpi, [r[4] for r in raw], [r[5][0] for r in raw if r[5] is not None])
+    out = []
+    for seg, searched, rows, st, test, parts in raw:
+        extra: dict[str, Any] = {"searched": searched}
+        if kpi == "ctr" and len(seg) == 1 and trends:
+            finding = trends.get(next(iter(seg.items())))
+            if finding is not None and finding.p_value is not None:
+                extra.update(trend_p=finding.p_value, trend=finding)
+        out.append(Candidate(
+            metric=kpi, segment=seg, rows=rows, strata=st, extra=extra,
+            test=moderate(test, idx.priors.get((kpi, "own")), settings.alpha),
+            contrast=None if parts is None else idx.finish_contrast(parts, kpi, settings.alpha)))
+    return out
 
 
 def search_size(cube: Cube, depth: int) -> int:
@@ -313,11 +335,15 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
             cands[i].gain = explained_chi2(cands[i].test)
         removed = np.zeros(len(idx.cube.frame), bool)
         current = {i: cands[i].test for i in pool}
+        current_ct = {i: cands[i].contrast for i in pool}
+        current_trend = {i: cands[i].extra.get("trend") for i in pool}
         inc = idx.include
         while pool:
             best = max(pool, key=lambda i: (explained_chi2(current[i]), -len(cands[i].segment)))
             cands[best].chosen = True
-            cands[best].extra["test_used"] = current[best]
+            # what the choice was decided on (what is left after the segments chosen before it)
+            cands[best].extra.update(test_used=current[best], contrast_used=current_ct[best],
+                                     trend_used=current_trend[best])
             pool.remove(best)
             best_mask = cands[best].mask
             removed |= best_mask
@@ -336,10 +362,10 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
                 ct = None
                 if cands[i].segment:
                     ct = idx.contrast(rest, ~mask & ~removed & inc, kpi, cands[i].strata, settings.alpha)
-                current[i] = t
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left
                 trend = cands[i].extra.get("trend") if not overlap else None
+                current[i], current_ct[i], current_trend[i] = t, ct, trend
                 if is_significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend,
                                 cands[i].extra.get("searched", 1)):
                     still.append(i)

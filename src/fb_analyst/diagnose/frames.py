@@ -34,8 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fb_analyst import schema as S
-from fb_analyst.diagnose.stats import (ContrastTest, RateTest, StratumCells, contrast_change, rate_change,
-                                      unique_codes, widen)
+from fb_analyst.diagnose.dispersion import DispersionPrior, fit_dispersion_prior, moderate
+from fb_analyst.diagnose.stats import (ContrastTest, RateTest, StratumCells, contrast_change, dispersion_floor,
+                                      rate_change, unique_codes, widen)
 from fb_analyst.kpis import RATIO_KPIS, get_kpi
 from fb_analyst.windows import Windows
 
@@ -335,6 +336,8 @@ class CubeIndex:
         self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
         cur_days = {d for d in f.loc[self.current, "date"]}
         self.day_current = np.array([d in cur_days for d in self.days], bool)
+        #: Dispersion priors by (KPI, "own" | "contrast"), set by ``fit_dispersion``.
+        self.priors: dict[tuple[str, str], DispersionPrior] = {}
 
     def cells(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None) -> tuple[np.ndarray, ...]:
         """(y, x, stratum, current, day) per day x stratum cell of the rows in ``mask`` (read-only
@@ -392,6 +395,12 @@ class CubeIndex:
         return self._strata[key]
 
     def test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
+        """Own-baseline test of the rows in ``mask`` (``stats.rate_change``), its dispersion
+        moderated by the run's prior for ``kpi`` once ``fit_dispersion`` has set one."""
+        return moderate(self.raw_test(mask, kpi, strata, alpha), self.priors.get((kpi, "own")), alpha)
+
+    def raw_test(self, mask: np.ndarray, kpi: str, strata: tuple[str, ...] | None, alpha: float) -> RateTest:
+        """``test`` with the segment's own dispersion estimate (remembered, see ``_memo``)."""
         rows = mask & self.include
 
         def run() -> RateTest:
@@ -423,14 +432,39 @@ class CubeIndex:
                  alpha: float) -> ContrastTest:
         """Day-matched contrast of ``mask`` against ``rest`` (``stats.contrast_change``). The
         binomial model treats exposures as known; with strata they carry the error of each
-        stratum's baseline rate, so that excess variance (from the own-baseline tests) is added."""
+        stratum's baseline rate, so that excess variance (from the own-baseline tests) is added.
+        Dispersions moderated by the run's priors once set (``finish_contrast``)."""
+        return self.finish_contrast(self.contrast_parts(mask, rest, kpi, strata, alpha), kpi, alpha)
+
+    def contrast_parts(self, mask: np.ndarray, rest: np.ndarray, kpi: str, strata: tuple[str, ...] | None,
+                       alpha: float) -> tuple[ContrastTest, tuple[RateTest, ...]]:
+        """(raw contrast, raw own-baseline tests whose excess variance widens it): the pieces of
+        ``contrast`` before any dispersion prior, so a prior fitted afterwards can finish them."""
         ys, es, cur = self.exposure(mask, kpi, strata)
         yr, er, _ = self.exposure(rest, kpi, strata)
         ct = contrast_change(ys, es, yr, er, cur, numerator=get_kpi(kpi).numerator, alpha=alpha)
-        if not strata:
-            return ct
-        extra = self.test(mask, kpi, strata, alpha).excess_var + self.test(rest, kpi, strata, alpha).excess_var
+        own = (self.raw_test(mask, kpi, strata, alpha), self.raw_test(rest, kpi, strata, alpha)) if strata else ()
+        return ct, own
+
+    def finish_contrast(self, parts: tuple[ContrastTest, tuple[RateTest, ...]], kpi: str, alpha: float) -> ContrastTest:
+        """The contrast from ``contrast_parts``: moderated, then widened by the (moderated)
+        excess variance of the stratified own-baseline tests."""
+        raw, own = parts
+        ct = moderate(raw, self.priors.get((kpi, "contrast")), alpha)
+        extra = sum(moderate(t, self.priors.get((kpi, "own")), alpha).excess_var for t in own)
         return widen(ct, extra, alpha)
+
+    def fit_dispersion(self, kpi: str, own: list[RateTest], contrasts: list[ContrastTest]) -> None:
+        """Fit and set the dispersion priors of ``kpi`` (``dispersion.py``) from the raw tests of
+        the run's candidate segments; a kind with too few usable tests keeps the raw estimates."""
+        floor = dispersion_floor(get_kpi(kpi).numerator)
+        for kind, tests in (("own", own), ("contrast", contrasts)):
+            ok = [t for t in tests if t.raw_dispersion is not None and t.log_ratio is not None]
+            prior = fit_dispersion_prior(np.array([t.raw_dispersion for t in ok], float),
+                                         np.array([t.df for t in ok], float),
+                                         np.array([t.size for t in ok], float), floor)
+            if prior is not None:
+                self.priors[(kpi, kind)] = prior
 
     def window_sum(self, mask: np.ndarray, column: str, current: bool) -> float:
         m = mask & self.include & (self.current if current else ~self.current)

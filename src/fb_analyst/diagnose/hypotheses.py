@@ -42,6 +42,7 @@ from datetime import date
 from fb_analyst.diagnose.evaluate import Candidate
 from fb_analyst.diagnose.frames import CubeIndex
 from fb_analyst.diagnose.frames import SUM, den_col, num_col
+from fb_analyst.diagnose.refine import decision_p
 from fb_analyst.diagnose.models import EvidenceRow, FatigueFinding, Hypothesis, Impact
 from fb_analyst.diagnose.stats import z_se
 from fb_analyst.diagnose.weighted_eb import WeightedPrior
@@ -159,12 +160,18 @@ def decide(c: Candidate, settings: DiagnoseSettings, explained: str | None) -> t
 def eb_input(c: Candidate) -> tuple[float | None, float | None]:
     """(estimate, normal-equivalent se) of a candidate for the empirical-Bayes step: the own log
     change with the se implied by the decision p-value (``stats.z_se``); for a candidate explained
-    by another, what is left after removing it (residual own test)."""
+    by another, what is left after removing it (residual own test); for a chosen candidate, the
+    tests the evaluator chose it on -- what is left after the segments chosen before it, so
+    "CVR down in the whole account" chosen after the audience that carried the drop is as probable
+    as the change of the rest of the account, not of the account with that audience in it."""
     if c.explained_by is not None and c.residual is not None:
         r = c.residual
         return r.log_ratio, r.se_normal
-    t = c.test
-    return t.log_ratio, z_se(t.log_ratio, c.p_value, t.se_normal)
+    t, p = c.test, c.p_value
+    if "test_used" in c.extra and c.extra.get("trend_used") is None:
+        t = c.extra["test_used"]
+        p = decision_p(t, c.extra["contrast_used"], bool(c.segment), c.extra.get("searched", 1))
+    return t.log_ratio, z_se(t.log_ratio, p, t.se_normal)
 
 
 def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[EvidenceRow]:

@@ -17,6 +17,10 @@ being significant. For count numerators phi is floored at 1 (a count cannot be l
 Poisson). With n_days - 2 residual degrees of freedom the Wald statistic ``b / se`` is referred to
 a Student t (small-sample correction for the estimated phi); the interval is ``b +- t * se``.
 A window whose numerator sums to 0 uses 0.5 in the variance (the usual continuity correction).
+In a diagnosis the tests of one KPI then share what they learn about the noise: each test's
+dispersion is moderated towards the trend of the run's tests (``dispersion.py``), which replaces
+the 12 df of the t by many more where the noise is the segment's own; ``raw_dispersion`` keeps the
+test's own estimate (before the count floor) for that step.
 
 **FDR.** Benjamini-Hochberg (``scipy.stats.false_discovery_control``) over every test of a run.
 
@@ -26,7 +30,7 @@ A window whose numerator sums to 0 uses 0.5 in the variance (the usual continuit
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats
@@ -50,15 +54,23 @@ class RateTest:
     strata_dropped: int
     log_ratio: float | None
     se: float | None
-    df: int
+    df: float  # residual df of the dispersion: n_days - 2, more once moderated (dispersion.py)
     dispersion: float | None
     p_value: float | None
     ci_log: tuple[float, float] | None
     excess_var: float = 0.0  # phi * (Var(log E) - 1/B): what holding the strata fixed adds
+    raw_dispersion: float | None = None  # the day-level estimate before the count floor (``dispersion``)
 
     @property
     def testable(self) -> bool:
         return self.p_value is not None
+
+    @property
+    def size(self) -> float:
+        """Mean daily numerator of the tested rows, the covariate of the dispersion prior
+        (``dispersion.py``)."""
+        days = self.n_days_base + self.n_days_cur
+        return (self.base_num + self.cur_num) / days if days else 0.0
 
     @property
     def se_normal(self) -> float | None:
@@ -162,9 +174,8 @@ def rate_change(
     phi, df = _dispersion(y, x, mu, current, day, cell_live, n_live)
     if phi is None:
         return RateTest(**base, log_ratio=log_ratio, se=None, df=0, dispersion=None, p_value=None, ci_log=None)
-    if numerator in S.COUNT_MEASURES:
-        phi = max(phi, 1.0)
-    phi = max(phi, 1e-12)
+    raw = phi
+    phi = max(phi, dispersion_floor(numerator))
     # Variances under the null (each stratum at its pooled rate r0), stable when a stratum has
     # few or no events in one window: Var(A) = phi sum Xc r0, Var(E) = phi sum Xc^2 r0 / Xb.
     r0 = (yb[live] + yc[live]) / (xb[live] + xc[live])
@@ -176,7 +187,13 @@ def rate_change(
     half = float(stats.t.ppf(1 - alpha / 2, df)) * se
     excess = phi * max(0.0, var_e / e_**2 - 1.0 / max(B, 0.5))
     return RateTest(**base, log_ratio=log_ratio, se=se, df=df, dispersion=phi, p_value=p,
-                    ci_log=(log_ratio - half, log_ratio + half), excess_var=excess)
+                    ci_log=(log_ratio - half, log_ratio + half), excess_var=excess, raw_dispersion=raw)
+
+
+def dispersion_floor(numerator: str) -> float:
+    """Least dispersion of a test of ``numerator``: 1 for counts (a count cannot be less variable
+    than Poisson), a tiny positive number for money."""
+    return 1.0 if numerator in S.COUNT_MEASURES else 1e-12
 
 
 def _dispersion(y, x, mu, current, day, cell_live, n_live) -> tuple[float | None, int]:
@@ -213,10 +230,12 @@ class ContrastTest:
 
     log_ratio: float | None
     se: float | None
-    df: int
+    df: float  # as RateTest.df
     dispersion: float | None
     p_value: float | None
     ci_log: tuple[float, float] | None
+    raw_dispersion: float | None = None  # Pearson estimate before the count floor
+    size: float = 0.0  # mean daily numerator of the segment, the dispersion prior's covariate
 
     @property
     def se_normal(self) -> float | None:
@@ -267,17 +286,15 @@ def contrast_change(
     w = n * pi * (1 - pi)
     info = X.T @ (X * w[:, None]) + 1e-9 * np.eye(2)
     pos = w > 0
-    phi = float(np.sum((s[pos] - n[pos] * pi[pos]) ** 2 / w[pos])) / df
-    if numerator in S.COUNT_MEASURES:
-        phi = max(phi, 1.0)
-    phi = max(phi, 1e-12)
+    raw = float(np.sum((s[pos] - n[pos] * pi[pos]) ** 2 / w[pos])) / df
+    phi = max(raw, dispersion_floor(numerator))
     g = float(theta[1])
     se = math.sqrt(phi * float(np.linalg.inv(info)[1, 1]))
     if not math.isfinite(g) or not math.isfinite(se) or se <= 0:
         return none
     p = float(2 * stats.t.sf(abs(g / se), df))
     half = float(stats.t.ppf(1 - alpha / 2, df)) * se
-    return ContrastTest(g, se, df, phi, p, (g - half, g + half))
+    return ContrastTest(g, se, df, phi, p, (g - half, g + half), raw_dispersion=raw, size=float(s.mean()))
 
 
 def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
@@ -287,7 +304,7 @@ def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
     se = math.sqrt(t.se**2 + extra_var)
     p = float(2 * stats.t.sf(abs(t.log_ratio / se), t.df))
     half = float(stats.t.ppf(1 - alpha / 2, t.df)) * se
-    return ContrastTest(t.log_ratio, se, t.df, t.dispersion, p, (t.log_ratio - half, t.log_ratio + half))
+    return replace(t, se=se, p_value=p, ci_log=(t.log_ratio - half, t.log_ratio + half))
 
 
 def bh_qvalues(p_values: list[float | None], weights: list[float] | None = None) -> list[float | None]:

@@ -29,7 +29,7 @@ many slightly moved tests fill, and a real 30% change gets a confidence of about
 
 The theoretical null N(0, se^2) is kept. An empirical null (Efron 2004: the se scaled by
 ``1.4826 x MAD`` of the run's z-scores, 0.65-1.05 on generated runs because the day-level tests
-are conservative) was measured and rejected: on the 110 generated runs it made the confidence
+were conservative before ``dispersion.py``) was measured and rejected: on the 110 generated runs it made the confidence
 over-confident in the middle (hypotheses given 0.5-0.7 were backed 9% of the time, Brier score
 0.038 instead of 0.021) without raising the hit rate.
 
