@@ -120,3 +120,20 @@ def test_kept_runs_are_hard_links_that_survive_the_next_run(tmp_path):
     replacement.replace(out / "report.md")  # how atomic_output_dir publishes
     assert kept.read_text() == "run one\n"
     assert (out / "runs" / "one" / "snapshot.json").is_file()
+
+
+def test_snapshot_categories_come_sorted_and_truncated_from_one_query():
+    import ibis
+
+    table = ibis.memtable(pd.DataFrame({
+        S.CAMPAIGN: ["b", "a", "c", "a", None, "d"],
+        S.PLATFORM: ["fb", "ig", "fb", None, "ig", "fb"],
+    }))
+    from fb_analyst.history import snapshot_run
+
+    snap = snapshot_run("r", table, None, None, DriftThresholds(max_categories=3))
+    kept = snap.categories[S.CAMPAIGN]  # four distinct campaigns, three kept; nulls are not values
+    assert len(kept) == 3 and kept == sorted(kept) and set(kept) < {"a", "b", "c", "d"}
+    assert snap.categories[S.PLATFORM] == ["fb", "ig"] and snap.truncated == [S.CAMPAIGN]
+    full = snapshot_run("r", table, None, None)
+    assert full.categories[S.CAMPAIGN] == ["a", "b", "c", "d"] and full.truncated == []

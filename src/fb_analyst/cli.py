@@ -122,10 +122,17 @@ def run(
             from fb_analyst.settings import load_settings
 
             settings = load_settings(config, forecast={"engine": forecast_engine})
-        from fb_analyst.pipeline import run_pipeline
+        from fb_analyst.pipeline.run import run_pipeline, start_forecast_child
 
-        spec = _window_spec(current, current_days, baseline, baseline_days, compare)
-        result = run_pipeline(inputs, out, spec, settings, run_id=run_id, console=console)
+        # First, before the window spec imports pandas and Ibis: the child imports meanwhile.
+        child = start_forecast_child(inputs)
+        try:
+            spec = _window_spec(current, current_days, baseline, baseline_days, compare)
+            result = run_pipeline(inputs, out, spec, settings, run_id=run_id, console=console,
+                                  forecast_child=child)
+        finally:
+            if child is not None:
+                child.cleanup()  # a bad window spec fails before run_pipeline could stop it
         result.render(console)
 
     _guard(go, out)

@@ -17,10 +17,12 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import BaseModel
+
+if TYPE_CHECKING:  # imported by write_csv only: ``run`` imports this module before pandas
+    import pandas as pd
 
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -39,6 +41,8 @@ def neutralise_csv_cell(value: Any) -> Any:
 
 def write_csv(df: pd.DataFrame, path: str | Path) -> Path:
     """Write a DataFrame as CSV with every text cell neutralised against formula injection."""
+    import pandas as pd
+
     path = Path(path)
     safe = df.copy()
     for col in safe.columns:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 
 from fb_analyst.pipeline import analyse, overlap
 from fb_analyst.windows import WindowSpec
@@ -54,3 +56,17 @@ def test_too_short_history_releases_the_child_and_skips_with_the_reason(write_ex
     analysis = analyse([path], None, fast_settings, stages=FORECAST_ONLY, parallel=True)
     forecast = analysis.stage("forecast")
     assert forecast.status == "skipped" and "days" in (forecast.reason or "")
+
+
+def test_shared_cores_caps_the_pools_that_later_stages_load():
+    """threadpoolctl caps only loaded libraries: ``shared_cores`` loads scipy's BLAS and
+    scikit-learn's OpenMP first (in a fresh process, where nothing has imported them yet)."""
+    code = ("import json; from threadpoolctl import threadpool_info; "
+            "from fb_analyst.pipeline.overlap import shared_cores\n"
+            "with shared_cores(1):\n"
+            "    print(json.dumps([[i['internal_api'], i['num_threads']] for i in threadpool_info()]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    pools = json.loads(out.stdout)
+    assert sum(api == "openblas" for api, _ in pools) >= 2  # numpy's and scipy's own
+    assert any(api == "openmp" for api, _ in pools)  # scikit-learn's
+    assert all(threads == 1 for _, threads in pools)

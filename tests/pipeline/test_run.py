@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -120,3 +122,26 @@ def test_demo_command_runs_end_to_end_and_prints_the_headline(sample_csv_path: P
     # self-contained: plotly.js inlined once, nothing loaded from elsewhere
     assert not re.search(r"<script[^>]*\ssrc=", html) and not re.search(r"<link[^>]*\shref=", html)
     assert html.count("Plotly.newPlot") >= 2 and html.count("plotly.js v") >= 1
+
+
+def test_run_modules_import_without_the_analysis_stack():
+    """``run`` starts its forecast child before pandas/Ibis are imported (the child's imports then
+    overlap this process' own): importing the run module and the child's launcher must stay light."""
+    code = ("import sys, fb_analyst.cli, fb_analyst.pipeline.run, fb_analyst.pipeline.overlap; "
+            "print(sorted(m for m in ('pandas', 'ibis', 'scipy.stats', 'sklearn', 'duckdb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_forecast_child_starts_early_only_when_it_can_be_used(write_export, tmp_path):
+    from fb_analyst.pipeline.run import start_forecast_child
+
+    assert start_forecast_child([str(tmp_path / "missing.csv")]) is None  # ingest fails at once: no child
+    path = str(write_export())
+    assert start_forecast_child([path], stages={"ingest", "windows"}) is None  # forecast not requested
+    child = start_forecast_child([str(tmp_path / "*.csv")])
+    try:
+        assert child is not None and child._proc is not None and child._proc.poll() is None
+    finally:
+        child.cleanup()
+    assert child._proc is None

@@ -149,6 +149,7 @@ def analyse(
     ingest: Any = None,
     stages: Collection[str] | None = None,
     parallel: bool = False,
+    forecast_child: Any = None,
 ) -> Analysis:
     """Run the analysis plan in memory (no file writes) and return the frozen :class:`Analysis`.
 
@@ -159,6 +160,9 @@ def analyse(
     ``parallel``: overlap independent work (the embedding-model load in a thread, the forecast
     stage in a child process alongside diagnose/creative; :mod:`fb_analyst.pipeline.overlap`).
     Same results and stage records; used by ``fb-analyst run``.
+    ``forecast_child``: a :class:`~fb_analyst.pipeline.overlap.ParallelForecast` the caller started
+    before its imports (``run``); used when ``parallel`` and the forecast step runs (the caller
+    stops it otherwise).
     """
     from fb_analyst.settings import Settings
 
@@ -191,8 +195,8 @@ def analyse(
 
         threads = cores_per_process()
         cap = shared_cores(threads)
-        if "forecast" in wanted:  # started now: the child imports its libraries during the ingest
-            forecast = ParallelForecast()
+        if "forecast" in wanted:  # started now at the latest: the child imports during the ingest
+            forecast = forecast_child if forecast_child is not None else ParallelForecast()
     with cap:
         try:
             for step in steps:

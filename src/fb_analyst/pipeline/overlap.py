@@ -123,8 +123,21 @@ def shared_cores(threads: int) -> Iterator[None]:
     """
     from threadpoolctl import threadpool_limits
 
+    load_thread_pools()
     with threadpool_limits(threads):
         yield
+
+
+def load_thread_pools() -> None:
+    """Load the native pools the analysis uses -- numpy's and scipy's OpenBLAS, scikit-learn's
+    OpenMP -- so that :func:`shared_cores` caps them: threadpoolctl caps only the libraries loaded
+    when it is entered, and one loaded later starts one thread per core. (``run`` used to import
+    scipy before the cap by accident, through the run history; when that import was deferred,
+    scipy's BLAS ran two threads beside the forecast child and the sample's creative stage took
+    1.6x the CPU.) Nothing extra: every run imports these for the diagnosis and creative stages."""
+    import numpy  # noqa: F401
+    import scipy.linalg  # noqa: F401
+    import sklearn  # noqa: F401
 
 
 def _log_target() -> tuple[str | None, str | None, str]:
@@ -185,9 +198,10 @@ def _child_main(folder: str) -> int:
     forecast: exit quietly. A plain subprocess rather than multiprocessing: spawn would re-import
     the caller's ``__main__`` script in the child.
 
-    The parent starts this process when the run starts, so the ~2 s import of statsforecast (and
-    statsmodels through it) overlaps the ingest instead of delaying the forecast; on the sample the
-    forecast child was the run's critical path."""
+    ``run`` starts this process first, before its own imports of the analysis stack
+    (:func:`fb_analyst.pipeline.run.start_forecast_child`), so the ~2 s import of statsforecast
+    (and statsmodels through it) runs on the other core beside them instead of delaying the
+    forecast; on the sample the forecast child was the run's critical path."""
     import fb_analyst.forecast  # noqa: F401 - the slow import, paid while the parent ingests
 
     work = Path(folder)
@@ -211,7 +225,7 @@ def _child_main(folder: str) -> int:
 class ParallelForecast:
     """The forecast step running in a child process (see the module docstring).
 
-    ``ParallelForecast()`` starts the child at once (it imports while the parent ingests);
+    ``ParallelForecast()`` starts the child at once (it imports while the parent imports and ingests);
     :meth:`submit` hands it the per-day inputs once the windows are known (or tells it to exit
     when there is nothing to forecast); :meth:`result` collects the outcome."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
@@ -32,8 +32,12 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from fb_analyst.errors import FbAnalystError, StageError
 from fb_analyst.logs import get_logger
 from fb_analyst.outputs import atomic_output_dir, write_json
-from fb_analyst.pipeline.analysis import Analysis, Headline, analyse
 from fb_analyst.pipeline.steps import PLAN, StageOutcome
+
+if TYPE_CHECKING:  # the analysis stack (pandas, Ibis, ...) is imported by run_pipeline, after the
+    # forecast child has started (see start_forecast_child)
+    from fb_analyst.pipeline.analysis import Analysis, Headline
+    from fb_analyst.pipeline.overlap import ParallelForecast
 
 log = get_logger(__name__)
 
@@ -71,21 +75,42 @@ class RunManifest(BaseModel):
     previous_run_id: str | None = None
 
 
-def hash_inputs(inputs: list[str]) -> list[InputFile]:
-    """SHA-256 of every input file (globs expanded; missing paths are left to the ingest stage)."""
-    files: list[InputFile] = []
+def input_paths(inputs: list[str]) -> list[Path]:
+    """The input files that exist (globs expanded; missing paths are left to the ingest stage,
+    which names them in its error)."""
+    found: list[Path] = []
     for item in inputs:
         paths = sorted(glob.glob(item, recursive=True)) if any(ch in item for ch in "*?[") else [item]
-        for p in paths:
-            path = Path(p)
-            if not path.is_file():
-                continue
-            digest = hashlib.sha256()
-            with path.open("rb") as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(block)
-            files.append(InputFile(path=str(path), bytes=path.stat().st_size, sha256=digest.hexdigest()))
+        found.extend(Path(p) for p in paths if Path(p).is_file())
+    return found
+
+
+def hash_inputs(inputs: list[str]) -> list[InputFile]:
+    """SHA-256 of every existing input file (see :func:`input_paths`)."""
+    files: list[InputFile] = []
+    for path in input_paths(inputs):
+        digest = hashlib.sha256()
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        files.append(InputFile(path=str(path), bytes=path.stat().st_size, sha256=digest.hexdigest()))
     return files
+
+
+def start_forecast_child(inputs: list[str], stages: Any = None) -> ParallelForecast | None:
+    """Start ``run``'s forecast child now, before this process imports the analysis stack.
+
+    The child spends about 2 s importing statsforecast; started first, those imports overlap this
+    process' own imports (pandas, Ibis, scipy: ~2 s on one core while the other core idled) instead
+    of the ingest, and the child is ready when the windows are known. Not started when the forecast
+    step is not requested or no input file exists (the ingest stage then fails at once: an error
+    exit should not spawn a process). :func:`~fb_analyst.pipeline.analysis.analyse` adopts it.
+    """
+    if (stages is not None and "forecast" not in stages) or not input_paths(inputs):
+        return None
+    from fb_analyst.pipeline.overlap import ParallelForecast
+
+    return ParallelForecast()
 
 
 def package_versions() -> dict[str, str]:
@@ -180,27 +205,44 @@ def run_pipeline(
     run_id: str,
     console: Console | None = None,
     stages: Any = None,
+    forecast_child: ParallelForecast | None = None,
 ) -> RunResult:
     """Run the whole analysis and publish its outputs into ``out_dir`` atomically.
 
     ``stages`` optionally restricts the analysis steps (see :func:`analyse`); the CLI runs all.
+    ``forecast_child``: the child from :func:`start_forecast_child` when the caller started it
+    even earlier (the CLI does, before it builds the window spec); started here otherwise.
     """
+    inputs = [str(p) for p in inputs]
+    child = forecast_child if forecast_child is not None else start_forecast_child(inputs, stages)
+    try:
+        return _run(inputs, Path(out_dir), spec, settings, run_id, console, stages, child)
+    finally:
+        if child is not None:
+            child.cleanup()  # idempotent: normally collected by the forecast step already
+
+
+def _run(inputs: list[str], out: Path, spec: Any, settings: Any, run_id: str, console: Console | None,
+         stages: Any, child: ParallelForecast | None) -> RunResult:
+    """:func:`run_pipeline` once its forecast child is running (the caller stops the child)."""
     from fb_analyst import history
-    from fb_analyst.report import write_reports
+    from fb_analyst.pipeline.analysis import analyse
 
     console = console or Console(stderr=True)
-    out = Path(out_dir)
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    inputs = [str(p) for p in inputs]
     log.info("run_started", inputs=inputs, out=str(out))
     files = hash_inputs(inputs)
     previous = history.load_previous_snapshot(out)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         cb = _RichProgress(bar, console, total=len(PLAN) + 1)
-        analysis = analyse(inputs, spec, settings, progress=cb, stages=stages, parallel=True)
+        # Without any input file the ingest fails at once: nothing to overlap, no child to start.
+        analysis = analyse(inputs, spec, settings, progress=cb, stages=stages, parallel=bool(files),
+                           forecast_child=child)
         cb("report", "start", None)
         t_report = time.perf_counter()
+        from fb_analyst.report import write_reports  # not before: an early error exit needs no Jinja/Plotly
+
         try:
             snapshot = history.snapshot_run(run_id, analysis.table, analysis.daily, analysis.diagnosis) \
                 if analysis.table is not None else None

@@ -16,14 +16,16 @@ import importlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
 from pydantic import BaseModel, ConfigDict
 
 from fb_analyst import schema as S
 from fb_analyst.errors import InputError, StageError
 from fb_analyst.logs import get_logger
+
+if TYPE_CHECKING:  # not imported at run time: ``run`` imports this module before the analysis stack
+    import ibis
 
 log = get_logger(__name__)
 
