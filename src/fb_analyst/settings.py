@@ -185,8 +185,9 @@ class ForecastSettings(BaseModel):
     )
     ets_model: str = Field(
         "ZZA", pattern=r"^[ZAM][ZNAM]d?[ZNAM]$",
-        description="AutoETS search space (error, trend, season; Z = chosen by AICc). ZZA (additive weekly "
-        "season): same accuracy as ZZZ on the sample, better on trend+weekday data, ~2x faster (BENCHMARKS.md).",
+        description="AutoETS search space (error, trend, season; Z = chosen by AICc among undamped forms, "
+        "see forecast/models.py). ZZA (additive weekly season): same accuracy as ZZZ on the sample, better "
+        "on trend+weekday data, ~2x faster (BENCHMARKS.md).",
     )
     backtest_refit: bool = Field(
         False, description="Re-estimate statsforecast parameters at every backtest origin (about 4x slower); "

@@ -1,4 +1,5 @@
-"""The engine seam: an in-memory engine plugs in, and a model that fails is dropped and named."""
+"""The engine seam: an in-memory engine plugs in, a model that fails is dropped and named; the
+statsforecast engine's interval z-values and default search spaces."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from fb_analyst.forecast import forecast_series
 
@@ -55,3 +57,40 @@ def test_in_memory_engine_and_failing_model_is_reported():
     assert any("Broken" in n for n in sf.notes)
     assert sf.forecast[0].date == pd.Timestamp("2025-04-02").date()
     assert 0.5 <= sf.backtest.coverage80 <= 1.0
+
+
+def test_statsforecast_intervals_use_scipy_normal_quantiles_and_the_patch_is_scoped(noise_series):
+    """The engine computes statsforecast's normal z-values without scipy's frozen distributions:
+    same intervals as statsforecast's own path, other distributions untouched, original restored."""
+    from scipy import stats
+    from statsforecast import StatsForecast, utils
+    from statsforecast.models import AutoETS
+
+    from fb_analyst.forecast.models import LEVELS, StatsForecastEngine, _statsforecast_call
+
+    original = utils._quantiles
+    with _statsforecast_call():
+        with _statsforecast_call():  # nested (or concurrent) calls share one swap
+            normal = utils._quantiles(np.array(LEVELS))
+        student = utils._quantiles(np.array([80]), "t", {"df": 5})
+        assert utils._quantiles is not original
+    assert utils._quantiles is original
+    assert np.array_equal(normal, stats.norm(scale=1.0).ppf(0.5 + np.array(LEVELS) / 200))
+    assert student == pytest.approx(stats.t(df=5).ppf(0.9))
+
+    df = pd.DataFrame({"unique_id": "s", "ds": noise_series.index, "y": noise_series.to_numpy()})
+    ours = StatsForecastEngine(["AutoETS"]).forecast(df, ["AutoETS"], 7)
+    theirs = StatsForecast(models=[AutoETS(season_length=7, model="ZZA", damped=False)], freq="D").forecast(
+        df=df, h=7, level=list(LEVELS))
+    for lv in LEVELS:
+        assert np.array_equal(ours[f"lo{lv}"].to_numpy(), theirs[f"AutoETS-lo-{lv}"].to_numpy())
+        assert np.array_equal(ours[f"hi{lv}"].to_numpy(), theirs[f"AutoETS-hi-{lv}"].to_numpy())
+
+
+def test_default_search_spaces_leave_out_damped_ets_and_theta_special_cases():
+    from fb_analyst.forecast.models import StatsForecastEngine
+
+    narrow = StatsForecastEngine(["AutoETS", "AutoTheta"])
+    assert narrow._model("AutoETS").damped is False and narrow._model("AutoTheta").model == "OTM"
+    full = StatsForecastEngine(["AutoETS", "AutoTheta"], ets_damped=None, theta_model=None)
+    assert full._model("AutoETS").damped is None and full._model("AutoTheta").model is None

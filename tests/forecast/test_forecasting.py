@@ -85,3 +85,42 @@ def test_prophet_engine_forecasts_when_installed(trend_weekly_series, forecast_s
     sf = forecast_series(trend_weekly_series, fs)
     assert sf.model == "Prophet" and sf.backtest.origins == 2 and len(sf.forecast) == 7
     assert_ordered(sf)
+
+
+def test_ratio_from_components_joins_backtests_and_calibrates_leave_one_origin_out():
+    """Worked example: scale 2 x num/den. Backtest rows with a zero denominator or without a
+    matching denominator row are dropped; coverage of each origin is scored with half-widths from
+    the other origins' errors; the forecast's half-widths come from all errors."""
+    from fb_analyst.forecast.forecasting import Outcome, ratio_from_components
+    from fb_analyst.forecast.result import Candidate
+    from fb_analyst.forecast.series import PreparedSeries
+
+    day = pd.Timestamp("2025-01-01")
+    d = [day + pd.Timedelta(days=i) for i in range(18)]  # d[0] = Jan 1
+    actual = pd.Series([10, 12] * 5 + [11, 12, 8, 13, 10, 14], index=pd.DatetimeIndex(d[:16]))
+    ratio = PreparedSeries("0:ctr", {"level": "account"}, "ctr", actual, "full", 3, 7)
+    # Origins Jan 10, 12, 14, two days each; every pair of component forecasts predicts 2 x 5 / 1 = 10.
+    cut = [d[9], d[9], d[11], d[11], d[13], d[13]]
+    ds = [d[10], d[11], d[12], d[13], d[14], d[15]]
+    num_cv = pd.DataFrame({"cutoff": [*cut, d[13]], "ds": [*ds, d[16]], "mean": 5.0})  # Jan 17: no den row
+    den_cv = pd.DataFrame({"cutoff": cut, "ds": ds, "mean": [1.0, 0.0, 1.0, 1.0, 1.0, 1.0]})  # Jan 12: den 0
+    num = Outcome(ratio, chosen=Candidate(model="HistoricAverage", origins=3), cv=num_cv,
+                  forecast=pd.DataFrame({"ds": [d[16], d[17]], "mean": [6.0, 6.0]}))
+    den = Outcome(ratio, chosen=Candidate(model="SeasonalNaive", origins=3), cv=den_cv,
+                  forecast=pd.DataFrame({"ds": [d[17], d[16]], "mean": [3.0, 2.0]}))
+    o = ratio_from_components(ratio, num, den, 2.0, d[15], 7)
+    # Errors y - 10: origin 1 [+1], origin 2 [-2, +3], origin 3 [0, +4]. Leave-one-origin-out
+    # half-widths (both levels): 4, 4, 3 -> the +4 of origin 3 is the one miss: 4/5 covered.
+    # MASE per origin: |err| mean / in-sample naive MAE (lag 1 before two weeks, then lag 7):
+    # 1/2, 2.5/(20/11), 2/(16/7) -> mean 0.9167.
+    assert o.chosen == Candidate(model="HistoricAverage/SeasonalNaive", mase=0.9167, coverage80=0.8,
+                                 coverage95=0.8, origins=3)
+    f = o.forecast
+    assert list(f["ds"]) == [d[16], d[17]]
+    assert f["mean"].tolist() == [6.0, 4.0]
+    assert f["lo80"].tolist() == [2.0, 0.0] and f["hi80"].tolist() == [10.0, 8.0]  # +-4, clipped at 0
+    assert f["hi95"].tolist() == [10.0, 8.0]
+
+    one_origin = Outcome(ratio, chosen=den.chosen, cv=den_cv.assign(mean=[1.0, 1.0, 0.0, 0.0, 0.0, 0.0]),
+                         forecast=den.forecast)
+    assert ratio_from_components(ratio, num, one_origin, 2.0, d[15], 7) is None

@@ -39,9 +39,9 @@ def add_ensemble(long: pd.DataFrame, members: Sequence[str] = ENSEMBLE_MEMBERS) 
     return pd.concat([long, ens[long.columns]], ignore_index=True)
 
 
-def mase_scale(history: pd.Series, season: int = 7) -> float | None:
+def mase_scale(history: pd.Series | np.ndarray, season: int = 7) -> float | None:
     """In-sample MAE of the seasonal naive forecast (lag ``season``, else lag 1); None if zero."""
-    y = history.to_numpy(float)
+    y = np.asarray(history, dtype=float)
     for lag in (season, 1):
         if y.size > lag and (lag == 1 or y.size >= 2 * lag):
             s = float(np.mean(np.abs(y[lag:] - y[:-lag])))

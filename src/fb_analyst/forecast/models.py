@@ -9,8 +9,10 @@ members' rows (point and interval bounds averaged) in :mod:`fb_analyst.forecast.
 
 from __future__ import annotations
 
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,20 +44,68 @@ class Forecaster(Protocol):
     def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame: ...
 
 
-def _statsforecast_model(name: str, season: int, ets_model: str = "ZZA"):  # noqa: ANN202 - a statsforecast model
-    from statsforecast import models as M
+def preload_engine() -> None:
+    """Import statsforecast (and statsmodels and scipy.stats through it): ~1 CPU second.
 
-    makers = {
-        "HistoricAverage": lambda: M.HistoricAverage(),
-        "Naive": lambda: M.Naive(),
-        "SeasonalNaive": lambda: M.SeasonalNaive(season_length=season),
-        "AutoETS": lambda: M.AutoETS(season_length=season, model=ets_model),
-        "AutoTheta": lambda: M.AutoTheta(season_length=season),
-        "AutoARIMA": lambda: M.AutoARIMA(season_length=season),
-    }
-    if name not in makers:
-        raise UnknownNameError("forecast model", name, [*makers, "Ensemble"])
-    return makers[name]()
+    The engine imports it lazily so that importing :mod:`fb_analyst.forecast` stays cheap for the
+    processes that never forecast; the parallel forecast child calls this while it waits for its
+    inputs, so the import is not paid inside the forecast itself.
+    """
+    import statsforecast.core  # noqa: F401
+    import statsforecast.models  # noqa: F401
+
+
+class _NormalQuantiles:
+    """Swaps statsforecast's interval z-values (``utils._quantiles``) for a direct computation.
+
+    statsforecast derives every interval's z-values from a freshly frozen scipy distribution, which
+    rebuilds the distribution's docstring each time: ~1 ms per model, series and origin, 0.45 CPU s
+    on the sample. For normal errors (the models used here) the values are
+    ``ndtri(0.5 + level / 200)``, bit for bit what scipy's ``norm.ppf`` returns (checked against
+    statsforecast's own output in ``tests/forecast/test_engine_seam.py``); other distributions keep
+    statsforecast's path. Installed while at least one engine call runs (counted under a lock, so
+    concurrent calls from threads nest) and removed after the last one.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._original: Any = None
+
+    def _quantiles(self, level, distribution="normal", dist_params=None):  # noqa: ANN001, ANN202 - statsforecast's signature
+        if distribution != "normal" or dist_params:
+            return self._original(level, distribution, dist_params)
+        from scipy.special import ndtri
+
+        return ndtri(0.5 + np.asarray(level) / 200)
+
+    def __enter__(self) -> None:
+        from statsforecast import utils
+
+        with self._lock:
+            if self._depth == 0:
+                self._original, utils._quantiles = utils._quantiles, self._quantiles
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        from statsforecast import utils
+
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                utils._quantiles = self._original
+
+
+_NORMAL_QUANTILES = _NormalQuantiles()
+
+
+@contextmanager
+def _statsforecast_call() -> Iterator[None]:
+    """Around every statsforecast call: its convergence warnings silenced, direct z-values."""
+    with _NORMAL_QUANTILES, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        yield
 
 
 def _to_long(wide: pd.DataFrame, models: Sequence[str], id_cols: Sequence[str]) -> pd.DataFrame:
@@ -78,27 +128,56 @@ class StatsForecastEngine:
     origin and later origins update its state with the newer data (statsforecast's ``forward``),
     about 4x faster than re-estimating at every origin; no origin ever sees data after it.
     Models without ``forward`` (the historic mean) are always refitted, which is trivial for them.
+
+    Search spaces, narrowed where the left-out variants cost time and never changed a result
+    (the sample and trend_weekly: product accuracy identical per series, BENCHMARKS.md):
+
+    * ``ets_damped=False``: AutoETS leaves out damped trends (``None``: with and without, as
+      statsforecast does). They were half of its cost (the extra parameter keeps the optimiser
+      longest) and AICc picked one for 1 of 90 series; over 7-14 days damping barely matters.
+    * ``theta_model="OTM"``: AutoTheta fits the optimised Theta model only (``None``: it also
+      fits STM, DSTM, DOTM and keeps the lowest in-sample MSE). STM is OTM with theta fixed at 2
+      and DSTM the same special case of DOTM, so the real choice was OTM vs its dynamic variant,
+      which won 4 of 90 series; the three extra fits were half of AutoTheta's cost.
     """
 
     name = "statsforecast"
 
-    def __init__(self, models: Sequence[str], season: int = 7, refit: bool = False, ets_model: str = "ZZA"):
+    def __init__(self, models: Sequence[str], season: int = 7, refit: bool = False, ets_model: str = "ZZA",
+                 ets_damped: bool | None = False, theta_model: str | None = "OTM"):
         self.models = [m for m in MODEL_ORDER if m in set(models)]
         unknown = set(models) - set(MODEL_ORDER)
         if unknown:
             raise UnknownNameError("forecast model", sorted(unknown)[0], MODEL_ORDER)
-        self.season, self.refit, self.ets_model = season, refit, ets_model
+        self.season, self.refit = season, refit
+        self.ets_model, self.ets_damped, self.theta_model = ets_model, ets_damped, theta_model
 
     def candidates(self, tier: str) -> list[str]:
         if tier == "simple":
             return [m for m in SIMPLE_MODELS if m in self.models] or ["HistoricAverage"]
         return list(self.models)
 
+    def _model(self, name: str):  # noqa: ANN202 - a statsforecast model
+        from statsforecast import models as M
+
+        season = self.season
+        makers = {
+            "HistoricAverage": lambda: M.HistoricAverage(),
+            "Naive": lambda: M.Naive(),
+            "SeasonalNaive": lambda: M.SeasonalNaive(season_length=season),
+            "AutoETS": lambda: M.AutoETS(season_length=season, model=self.ets_model, damped=self.ets_damped),
+            "AutoTheta": lambda: M.AutoTheta(season_length=season, model=self.theta_model),
+            "AutoARIMA": lambda: M.AutoARIMA(season_length=season),
+        }
+        if name not in makers:
+            raise UnknownNameError("forecast model", name, [*makers, "Ensemble"])
+        return makers[name]()
+
     def _sf(self, models: Sequence[str]):  # noqa: ANN202
         from statsforecast import StatsForecast
 
         fit = [m for m in models if m != "Ensemble"]
-        made = [_statsforecast_model(m, self.season, self.ets_model) for m in fit]
+        made = [self._model(m) for m in fit]
         return StatsForecast(models=made, freq="D", n_jobs=1), fit
 
     def cross_validate(self, df: pd.DataFrame, models: Sequence[str], h: int, n_windows: int) -> pd.DataFrame:
@@ -108,9 +187,7 @@ class StatsForecastEngine:
             sf, fit = self._sf(group)
             if not fit:
                 continue
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
-                warnings.filterwarnings("ignore", category=RuntimeWarning)
+            with _statsforecast_call():
                 wide = sf.cross_validation(df=df, h=h, n_windows=n_windows, step_size=h, level=list(LEVELS),
                                            refit=refit)
             parts.append(_to_long(wide.reset_index(drop="unique_id" in wide.columns), fit,
@@ -119,9 +196,7 @@ class StatsForecastEngine:
 
     def forecast(self, df: pd.DataFrame, models: Sequence[str], h: int) -> pd.DataFrame:
         sf, fit = self._sf(models)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"statsforecast\..*")
-            warnings.filterwarnings("ignore", category=RuntimeWarning)
+        with _statsforecast_call():
             wide = sf.forecast(df=df, h=h, level=list(LEVELS))
         return _to_long(wide.reset_index(drop="unique_id" in wide.columns), fit, ("unique_id", "ds"))
 

@@ -65,9 +65,9 @@ class PreparedSeries:
         return int(self.values.size)
 
 
-def metric_values(day: pd.DataFrame, metric: str, end: pd.Timestamp) -> tuple[pd.Series, pd.Series, list[str]]:
-    """Raw daily values of ``metric`` on a full calendar (NaN = unknown) and an 'ads ran' flag."""
-    notes: list[str] = []
+def on_calendar(day: pd.DataFrame, end: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
+    """One key's per-day frame on a full calendar up to ``end`` (all-NaN row = no data that day)
+    and the 'ads ran' flag per day. Shared by the key's metrics: build it once per key."""
     start = day[S.DATE].min() if len(day) else end
     idx = pd.date_range(start, end, freq="D")
     d = day.set_index(S.DATE).reindex(idx)
@@ -75,6 +75,19 @@ def metric_values(day: pd.DataFrame, metric: str, end: pd.Timestamp) -> tuple[pd
     for m in (S.SPEND, S.IMPRESSIONS):
         if m in d:
             ran |= d[m].gt(0)  # unknown days count as not run
+    return d, ran
+
+
+def metric_values(
+    day: pd.DataFrame, metric: str, end: pd.Timestamp, calendar: tuple[pd.DataFrame, pd.Series] | None = None
+) -> tuple[pd.Series, pd.Series, list[str]]:
+    """Raw daily values of ``metric`` on a full calendar (NaN = unknown) and an 'ads ran' flag.
+
+    ``calendar``: ``on_calendar(day, end)`` when the caller already built it for another metric.
+    """
+    notes: list[str] = []
+    d, ran = calendar if calendar is not None else on_calendar(day, end)
+    idx = d.index
     if metric in ADDITIVE_METRICS:
         if metric not in d:
             return pd.Series(np.nan, index=idx), ran, notes

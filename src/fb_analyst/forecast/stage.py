@@ -24,7 +24,14 @@ from fb_analyst.forecast.budget import allocate_budget
 from fb_analyst.forecast.forecasting import Outcome, forecast_prepared, ratio_from_components, to_series_forecast
 from fb_analyst.forecast.models import engine_for
 from fb_analyst.forecast.result import BudgetPlan, ForecastResult, SeriesForecast
-from fb_analyst.forecast.series import ADDITIVE_METRICS, RATIO_METRICS, daily_sums, metric_values, prepare_series
+from fb_analyst.forecast.series import (
+    ADDITIVE_METRICS,
+    RATIO_METRICS,
+    daily_sums,
+    metric_values,
+    on_calendar,
+    prepare_series,
+)
 from fb_analyst.kpis import get_kpi
 from fb_analyst.settings import Settings
 from fb_analyst.windows import Windows, resolve_windows
@@ -59,8 +66,9 @@ def build_forecasts(
                   max_gap_days=fs.max_gap_days, outage_zero_share=fs.outage_zero_share)
     additive, ratios = [], []
     for n, (key, day) in enumerate(_keys(daily_by)):
+        calendar = on_calendar(day, last_date)
         for metric in (*ADDITIVE_METRICS, *RATIO_METRICS):
-            raw, ran, notes = metric_values(day, metric, last_date)
+            raw, ran, notes = metric_values(day, metric, last_date, calendar)
             p = prepare_series(f"{n}:{metric}", key, metric, raw, ran, notes=notes, **common)
             (additive if metric in ADDITIVE_METRICS else ratios).append(p)
     direct_ratio = ratios if method in ("direct", "auto") else []

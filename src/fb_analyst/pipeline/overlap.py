@@ -202,7 +202,9 @@ def _child_main(folder: str) -> int:
     (:func:`fb_analyst.pipeline.run.start_forecast_child`), so the ~2 s import of statsforecast
     (and statsmodels through it) runs on the other core beside them instead of delaying the
     forecast; on the sample the forecast child was the run's critical path."""
-    import fb_analyst.forecast  # noqa: F401 - the slow import, paid while the parent ingests
+    from fb_analyst.forecast.models import preload_engine
+
+    preload_engine()  # the slow import (statsforecast, statsmodels), paid while the parent ingests
 
     work = Path(folder)
     sys.stdin.buffer.read(1)
