@@ -11,6 +11,8 @@ from fb_analyst import schema as S
 from fb_analyst.engine import table_from_pandas
 from fb_analyst.errors import InputError
 from fb_analyst.forecast import allocate_budget
+from fb_analyst.forecast.budget import _campaign_days, _optimism, _solve
+from fb_analyst.forecast.curves import fit_hill, hill
 from fb_analyst.forecast.series import daily_sums
 from fb_analyst.kpis import den_col, num_col
 from fb_analyst.sample import expected_revenue, generate_sample
@@ -93,3 +95,49 @@ def test_campaign_without_revenue_keeps_budget_and_is_left_out_of_revenue(known_
     c = next(c for c in plan.campaigns if c.campaign == first)
     assert c.status == "kept" and c.expected_revenue_current is None and "0 days" in c.reason
     assert "without revenue data" in plan.verdict
+
+
+def test_campaign_revenues_add_up_to_the_optimism_corrected_plan(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    plan = allocate_budget(daily, forecast_settings.forecast, window=window)
+    assert plan.selection_optimism > 1.0  # the correction is material here, so a missing share shows
+    tol = 1e-4 * len(plan.campaigns)  # each figure is rounded to 4 decimals
+    proposed = sum(c.expected_revenue_proposed.mean for c in plan.campaigns)
+    current = sum(c.expected_revenue_current.mean for c in plan.campaigns)
+    assert proposed == pytest.approx(plan.expected_revenue_proposed.mean, abs=tol)
+    assert current == pytest.approx(plan.expected_revenue_current.mean, abs=tol)
+    assert proposed - current == pytest.approx(plan.expected_uplift.mean, abs=2 * tol)
+
+
+def test_allocation_that_cannot_move_has_no_selection_optimism(known_curves_daily, forecast_settings):
+    _, daily, window = known_curves_daily
+    fixed = forecast_settings.forecast.model_copy(update={"budget_change_bound": 0.0})
+    plan = allocate_budget(daily, fixed, window=window)
+    assert plan.selection_optimism == 0.0
+    for c in plan.campaigns:
+        assert c.status == "optimised" and c.proposed_spend == pytest.approx(c.current_spend, abs=0.01)
+        assert c.expected_revenue_proposed == c.expected_revenue_current
+    assert plan.expected_uplift.mean == 0.0
+
+
+def test_optimism_shares_add_up_to_the_harrell_estimate(known_curves_daily):
+    """Per-campaign shares sum to the plain mean of (apparent - tested) uplift; a fixed campaign gets 0."""
+    _, daily, window = known_curves_daily
+    names = sorted(daily[S.CAMPAIGN].unique())
+    fits = [fit_hill(*_campaign_days(daily, c), 60, i) for i, c in enumerate(names)]
+    cur = np.array([np.median(_campaign_days(daily, c)[0]) for c in names])
+    lo, hi = cur * 0.7, cur * 1.3
+    lo[0] = hi[0] = cur[0]  # campaign 0 cannot move
+    total = float(cur.sum())
+    point = tuple(np.array([getattr(f, a) for f in fits]) for a in ("vmax", "k", "h"))
+    x = _solve(point, lo, hi, total, seed=0)
+    share = _optimism(fits, point, lo, hi, total, x, cur, seed=0, draws=30)
+    gaps = []
+    for b in range(30):
+        pb = tuple(np.array([getattr(f, a)[b] for f in fits]) for a in ("boot_vmax", "boot_k", "boot_h"))
+        xb = _solve(pb, lo, hi, total, 0, x0=x)
+        gaps.append((hill(xb, *pb).sum() - hill(cur, *pb).sum()) - (hill(xb, *point).sum() - hill(cur, *point).sum()))
+    expected = max(0.0, float(np.mean(gaps)))
+    assert expected > 0
+    assert share.sum() == pytest.approx(expected, rel=1e-9)
+    assert share[0] == 0.0

@@ -7,7 +7,9 @@ spend variation keep their budget, with the reason. The remaining budget is spli
 ``scipy.optimize`` (SLSQP, several starts) to maximise expected revenue subject to per-campaign
 bounds (current run-rate x (1 +/- bound)) and to summing exactly to the budget. Expected revenue,
 uplift and ROAS of the current and proposed plans are evaluated on every bootstrap curve:
-intervals are percentiles, the point value is the all-days fit.
+intervals are percentiles, the point value is the all-days fit. The proposed revenue is lowered by
+the selection optimism (:func:`_optimism`), taken off each optimised campaign by its own share of it,
+so the campaigns' proposed revenues add up to the plan's (point values; percentiles do not add).
 """
 
 from __future__ import annotations
@@ -87,22 +89,29 @@ def _solve(params: tuple[np.ndarray, np.ndarray, np.ndarray], lo: np.ndarray, hi
 
 
 def _optimism(fits: list[HillFit], point: tuple, lo: np.ndarray, hi: np.ndarray, total: float, x: np.ndarray,
-              cur: np.ndarray, seed: int, draws: int = 50) -> float:
-    """Bootstrap estimate of how much optimising on noisy curves inflates their own predicted uplift.
+              cur: np.ndarray, seed: int, draws: int = 50) -> np.ndarray:
+    """Bootstrap estimate, per campaign, of how much optimising on noisy curves inflates their own uplift.
 
     For a bootstrap curve set b: plan_b = its optimum; optimism_b = uplift of plan_b under curves b
-    minus its uplift under the all-days curves (Harrell's optimism bootstrap). The plan's claimed
-    uplift and proposed revenue are lowered by the mean (never raised).
+    minus its uplift under the all-days curves (Harrell's optimism bootstrap). Both uplifts are sums
+    over campaigns, so optimism_b splits exactly into one term per campaign j,
+    ``(hill_b,j(plan_b,j) - hill_b,j(cur_j)) - (hill_j(plan_b,j) - hill_j(cur_j))``; the mean over the
+    same draws of each term is that campaign's share, and the shares add up to the plan's optimism.
+    Returns the shares. The plan is never raised: when their sum is <= 0 every share is 0. A share
+    may be negative (that campaign's own curves under-predict its gain at plan_b) so that the
+    shares still add up. A campaign that cannot move (lower == upper bound) has plan_b,j == cur_j in
+    every draw, so its share is exactly 0.
     """
     n = min(draws, fits[0].boot_vmax.size)
-    gaps = []
+    # (draws, campaigns) arrays, built once; row b is bootstrap curve set b.
+    boot = tuple(np.stack([getattr(f, a)[:n] for f in fits], axis=1) for a in ("boot_vmax", "boot_k", "boot_h"))
+    gaps = np.empty((n, len(fits)))
     for b in range(n):
-        pb = tuple(np.array([getattr(f, a)[b] for f in fits]) for a in ("boot_vmax", "boot_k", "boot_h"))
+        pb = tuple(a[b] for a in boot)
         xb = _solve(pb, lo, hi, total, seed, x0=x)
-        apparent = float(hill(xb, *pb).sum() - hill(cur, *pb).sum())
-        tested = float(hill(xb, *point).sum() - hill(cur, *point).sum())
-        gaps.append(apparent - tested)
-    return max(0.0, float(np.mean(gaps)))
+        gaps[b] = (hill(xb, *pb) - hill(cur, *pb)) - (hill(xb, *point) - hill(cur, *point))
+    share = gaps.mean(axis=0)
+    return share if share.sum() > 0 else np.zeros_like(share)
 
 
 def _repair(x: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: float) -> np.ndarray:
@@ -171,12 +180,12 @@ def allocate_budget(
     kept = [i for i, c in enumerate(names) if c in reasons]
     x = cur.copy()
     free = total - cur[kept].sum()
-    optimism = 0.0
+    share = np.zeros(len(names))  # selection optimism per campaign (see _optimism); 0 where kept
     if opt and lo[opt].sum() <= free <= hi[opt].sum():
         fo = [fits[names[i]] for i in opt]
         point = tuple(np.array([getattr(f, a) for f in fo]) for a in ("vmax", "k", "h"))
         x[opt] = _solve(point, lo[opt], hi[opt], free, seed)
-        optimism = _optimism(fo, point, lo[opt], hi[opt], free, x[opt], cur[opt], seed)
+        share[opt] = _optimism(fo, point, lo[opt], hi[opt], free, x[opt], cur[opt], seed)
     else:
         # Curves alone cannot absorb the change: move curve campaigns to their bound, then the
         # kept campaigns proportionally (within the same bounds).
@@ -215,7 +224,9 @@ def allocate_budget(
             roas_b = (r[idx].sum(1) / np.maximum(s[idx].sum(1), 1e-12)) if s.size else np.zeros(B)
             pc, pn, bc, bn = roas * cur[i], roas * x[i], roas_b * cur[i], roas_b * x[i]
         else:
-            pc, pn, bc, bn = f.revenue(cur[i]), f.revenue(x[i]), f.boot_revenue(cur[i]), f.boot_revenue(x[i])
+            # Selection optimism comes off this campaign's proposed revenue (point and every draw).
+            pc, pn = f.revenue(cur[i]), f.revenue(x[i]) - share[i]
+            bc, bn = f.boot_revenue(cur[i]), f.boot_revenue(x[i]) - share[i]
             mc, mn = estimate(f.slope(cur[i]), f.boot_slope(cur[i])), estimate(f.slope(x[i]), f.boot_slope(x[i]))
         rev_cur_p += pc
         rev_new_p += pn
@@ -233,8 +244,6 @@ def allocate_budget(
             expected_revenue_proposed=estimate(pn, bn) if with_rev[i] else None,
             curve=curve, status="kept" if c in reasons else "optimised", reason=reasons.get(c),
         ))
-    # Selection optimism (see _optimism) comes off the proposed plan's revenue and the uplift.
-    rev_new_p, rev_new_b = rev_new_p - optimism, rev_new_b - optimism
     uplift = estimate(rev_new_p - rev_cur_p, rev_new_b - rev_cur_b)
     verdict = _plan_verdict(uplift, total, cur_total, kept=len(kept), n=len(names))
     if not with_rev.all():
@@ -243,7 +252,7 @@ def allocate_budget(
         status="ok", total=float(x.sum()), current_total=round(cur_total, 2), campaigns=rows,
         expected_revenue_current=estimate(rev_cur_p, rev_cur_b),
         expected_revenue_proposed=estimate(rev_new_p, rev_new_b),
-        expected_uplift=uplift, verdict=verdict, selection_optimism=round(optimism, 4),
+        expected_uplift=uplift, verdict=verdict, selection_optimism=round(float(share.sum()), 4),
         expected_roas_current=estimate(rev_cur_p / cur[with_rev].sum(), rev_cur_b / cur[with_rev].sum()),
         expected_roas_proposed=estimate(rev_new_p / x[with_rev].sum(), rev_new_b / x[with_rev].sum()),
         **common,
