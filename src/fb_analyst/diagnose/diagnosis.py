@@ -148,9 +148,7 @@ def diagnose(
     evaluate(idx, cands, [threshold * w / wbar for w in weights[: len(cands)]], cfg)
 
     # Confidence: empirical-Bayes prior whose non-null odds follow the same BH weights.
-    for c, w in zip(cands, weights):
-        c.extra["bh_weight"] = w / wbar
-    for c, w in zip(mix_claims + out_claims, weights[len(cands):]):
+    for c, w in zip(cands + mix_claims + out_claims, weights):
         c.bh_weight = w / wbar
     prior = _fit_prior(cands)
 
@@ -183,7 +181,7 @@ def _fit_prior(cands) -> WeightedPrior:
     own estimate, normal-equivalent se from its decision p-value) at its BH weight."""
     from fb_analyst.diagnose.hypotheses import eb_input
 
-    eb = [(e, s, c.extra["bh_weight"]) for c in cands if c.explained_by is None
+    eb = [(e, s, c.bh_weight) for c in cands if c.explained_by is None
           for e, s in [eb_input(c)] if e is not None and s is not None]
     return fit_weighted_prior(*(np.array([r[j] for r in eb]) for j in range(3)))
 
@@ -201,21 +199,35 @@ def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
 
 def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map, out_days) -> list[Hypothesis]:
     """Build the records (temporary ids), rank them, keep ``max_hypotheses`` (never dropping a
-    supported one), then number them H1, H2, ... in rank order and rewrite the references."""
+    supported one), then number them H1, H2, ... in rank order and rewrite the references.
+
+    A candidate explained by another is built after it, since its status follows the explaining
+    hypothesis's final one (``hypotheses.explained_status``), and ranks with the rejected whatever
+    its status: its change is attributed to the other hypothesis's rows, so it must not crowd an
+    unexplained candidate out of the list."""
     from fb_analyst.diagnose.hypotheses import decide
 
     keep = set()
     for i, c in enumerate(cands):
-        st = decide(c, cfg, "x" if c.explained_by is not None else None)[0]
-        if st == "supported" or c.chosen or c.explained_by is not None or not c.segment or (
-                c.p_value is not None and c.p_value < 0.2):
+        if c.chosen or c.explained_by is not None or not c.segment or (
+                c.p_value is not None and c.p_value < 0.2) or decide(c, cfg)[0] == "supported":
             keep.add(i)
             if c.explained_by is not None:
                 keep.add(c.explained_by)
     temp = {i: f"T{i}" for i in keep}
-    records: list[Hypothesis] = [
-        rate_hypothesis(idx, cands[i], cands, cfg, prior, out_days, currency, fat_map, temp, i) for i in sorted(keep)
-    ]
+    built: dict[int, Hypothesis] = {}
+
+    def build(i: int, chain: tuple[int, ...] = ()) -> Hypothesis:
+        if i not in built:
+            j = cands[i].explained_by
+            if j in chain + (i,):
+                raise ValueError(f"_assemble: candidates {chain + (i,)} explain one another in a cycle; "
+                                 "evaluate() must leave every explanation chain ending at an unexplained candidate")
+            ref = None if j is None else build(j, chain + (i,)).status
+            built[i] = rate_hypothesis(idx, cands[i], cands, cfg, prior, out_days, currency, fat_map, temp, i, ref)
+        return built[i]
+
+    records: list[Hypothesis] = [build(i) for i in sorted(keep)]
     for j, c in enumerate(mix_claims + out_claims):
         st, reason = _claim_status(c, cfg)
         sign = 1 if c.direction == "up" else -1
@@ -232,7 +244,8 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
             impact=Impact(currency=currency, revenue_at_stake=c.revenue_at_stake, spend_share=c.spend_share),
             status=st, reason=reason, evidence=c.evidence, actions=[a.format(**c.actions_fmt) for a in actions],
         ))
-    records.sort(key=lambda h: (_STATUS_RANK[h.status], -abs(h.impact.revenue_at_stake or 0.0), h.id))
+    records.sort(key=lambda h: (_STATUS_RANK["rejected" if h.explained_by is not None else h.status],
+                                -abs(h.impact.revenue_at_stake or 0.0), h.id))
     n_sup = sum(1 for h in records if h.status == "supported")
     records = records[: max(cfg.max_hypotheses, n_sup)]
     final = {h.id: f"H{n}" for n, h in enumerate(records, start=1)}
@@ -242,7 +255,8 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
         if h.explained_by is not None:
             ref = final.get(h.explained_by)
             upd["explained_by"] = ref
-            upd["reason"] = h.reason.replace(f"explained by {h.explained_by} ", f"explained by {ref or 'a hypothesis'} ")
+            upd["reason"] = h.reason.replace(f"explained by {h.explained_by} ", f"explained by {ref or 'a hypothesis'} ") \
+                .replace(f"rows of {h.explained_by} ", f"rows of {ref or 'a hypothesis not listed'} ")
         out.append(h.model_copy(update=upd))
     return out
 

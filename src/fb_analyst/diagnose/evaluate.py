@@ -83,6 +83,7 @@ class Candidate:
     residual_contrast: ContrastTest | None = None
     gain: float = 0.0
     chosen: bool = False
+    bh_weight: float = 1.0  # its weight in the run's BH step (mean-1 scale); sets its prior odds
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -8,9 +8,11 @@ fatigue findings, the q-value of every test and the fitted empirical-Bayes prior
 **Status rule** (``status_of``, then ``confidence_gate``): *supported* when the day-level test is
 significant after BH (``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it, and
 the confidence is at least ``support_level(settings) = max(SUPPORT_CONFIDENCE, min_confidence)``
-(0.5 by default); *rejected* when another hypothesis explains it (what is left after removing that
-segment is not significant) or the interval shows the change is smaller than the minimum effect;
-*inconclusive* otherwise.
+(0.5 by default); *rejected* when a supported hypothesis explains it (what is left after removing
+that segment is not significant) or the interval shows the change is smaller than the minimum
+effect; *inconclusive* otherwise -- including a change explained by a hypothesis that is not itself
+supported (``explained_status``): its change sits in that hypothesis's rows, which establishes
+nothing while those rows' own change is not established.
 
 Why both gates. The BH q-value answers "is this change different from zero, given how many
 changes were tested"; ``confidence`` (``stats.confidence``) answers "how probable is a change of
@@ -120,34 +122,41 @@ def revenue_at_stake(revenue_cur: float | None, metric: str, log_ratio: float | 
     return float(revenue_cur * (1.0 - math.exp(-g * log_ratio)))
 
 
-def status_of(own: float | None, dec: float | None, ci: tuple[float, float] | None, q: float | None,
-              settings: DiagnoseSettings, explained: str | None) -> tuple[str, str]:
-    """(status, reason) by the module's status rule. ``own``: log change of the segment against its
-    baseline; ``dec``/``ci``: the tested log effect and its interval (for a segment: relative to the
-    rest of the account; for the account: its own change)."""
-    if explained:
-        return "rejected", explained
-    if own is None or dec is None or q is None:
+def status_of(own: float | None, ci: tuple[float, float] | None, q: float | None,
+              settings: DiagnoseSettings) -> tuple[str, str]:
+    """(status, reason) by the module's status rule for a change no other hypothesis explains
+    (``explained_status`` for one that another does). ``own``: log change of the segment against
+    its baseline, the tested effect; ``ci``: its interval; ``q``: its BH q-value."""
+    if own is None or q is None:
         return "inconclusive", "not testable: too few days or no volume in a window"
     m = settings.min_effect
     lo, hi = ci if ci else (-math.inf, math.inf)
-    big = abs(math.expm1(own)) >= m and abs(math.expm1(dec)) >= m and own * dec > 0
+    big = abs(math.expm1(own)) >= m and own != 0
     if q <= settings.fdr_q and big:
-        return "supported", f"significant after FDR (q={q:.3g}); change {math.expm1(own):+.1%}, " \
-            f"{math.expm1(dec):+.1%} relative to the test's reference"
+        return "supported", f"significant after FDR (q={q:.3g}); change {math.expm1(own):+.1%}"
     if lo > math.log(1 - m) and hi < math.log(1 + m):
         return "rejected", f"the {1 - settings.alpha:.0%} interval excludes changes of {m:.0%} or more"
     if q <= settings.fdr_q:
-        return "inconclusive", f"significant (q={q:.3g}) but smaller than the {m:.0%} minimum or " \
-            "not in the direction of the segment's own change"
+        return "inconclusive", f"significant (q={q:.3g}) but smaller than the {m:.0%} minimum"
     return "inconclusive", f"not significant after FDR (q={q:.3g}); the interval still allows a {m:.0%} change"
 
 
-def decide(c: Candidate, settings: DiagnoseSettings, explained: str | None) -> tuple:
-    """(status, reason, tested log effect, its interval) of a rate candidate: the own change and
-    its interval (the decision p-value may come from the contrast or the fatigue trend)."""
+def explained_status(ref: str, seg: str, rest: str, explainer_status: str) -> tuple[str, str]:
+    """(status, reason) of a change explained by hypothesis ``ref`` (segment ``seg``, final status
+    ``explainer_status``; ``rest``: what is left without its rows). *Rejected* only when ``ref`` is
+    supported; otherwise *inconclusive*, since "explained by" a change that is itself not
+    established would reject on grounds the report does not support (module doc)."""
+    if explainer_status == "supported":
+        return "rejected", f"explained by {ref} ({seg}): {rest}"
+    return "inconclusive", f"its change is within the rows of {ref} ({seg}), which is itself {explainer_status}: {rest}"
+
+
+def decide(c: Candidate, settings: DiagnoseSettings) -> tuple:
+    """(status, reason, tested log effect, its interval) of a rate candidate no other explains: the
+    own change and its interval (the decision p-value may come from the contrast or the fatigue
+    trend)."""
     t = c.test
-    status, reason = status_of(t.log_ratio, t.log_ratio, t.ci_log, c.q_value, settings, explained)
+    status, reason = status_of(t.log_ratio, t.ci_log, c.q_value, settings)
     if status == "supported":
         how = ("CTR decay with the creative's age (day-level trend test)" if c.extra.get("trend") is not None
                else "the change" if not c.segment else "the change (own baseline or day-matched vs the rest)")
@@ -193,22 +202,28 @@ def rate_evidence(idx: CubeIndex, c: Candidate, excluded: list[date]) -> list[Ev
 def rate_hypothesis(
     idx: CubeIndex, c: Candidate, cands: list[Candidate], settings: DiagnoseSettings, prior: WeightedPrior,
     excluded: list[date], currency: str | None, fatigue: dict[tuple[str, str], FatigueFinding],
-    ids: dict[int, str], me: int,
+    ids: dict[int, str], me: int, explainer_status: str | None = None,
 ) -> Hypothesis:
-    """The record of one rate candidate (ids of explaining hypotheses resolved through ``ids``)."""
+    """The record of one rate candidate (ids of explaining hypotheses resolved through ``ids``;
+    ``explainer_status``: the final status of the hypothesis that explains it, if one does)."""
     k = get_kpi(c.metric)
     t = c.test
-    explained = None
     if c.explained_by is not None:
+        if explainer_status is None:
+            raise ValueError(f"rate_hypothesis: candidate {me} is explained by candidate {c.explained_by}, "
+                             "so explainer_status (that hypothesis's final status) is required; got None")
         r = c.residual
         rest = "no volume left" if r is None or r.log_ratio is None else (
             f"without it the change is {math.expm1(r.log_ratio):+.1%}")
-        explained = f"explained by {ids.get(c.explained_by, '?')} ({seg_label(cands[c.explained_by].segment)}): {rest}"
-    status, reason, dec_log, dec_ci = decide(c, settings, explained)
+        status, reason = explained_status(ids.get(c.explained_by, '?'), seg_label(cands[c.explained_by].segment),
+                                          rest, explainer_status)
+        dec_ci = t.ci_log
+    else:
+        status, reason, _, dec_ci = decide(c, settings)
     est, se = eb_input(c)
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
     sign = 1 if direction == "up" else -1
-    conf = prior.confidence(est, se, c.extra.get("bh_weight", 1.0), settings.min_effect, sign) \
+    conf = prior.confidence(est, se, c.bh_weight, settings.min_effect, sign) \
         if est is not None and se else 0.0
     status, reason = confidence_gate(status, reason, conf, c.q_value, settings)
     evidence = rate_evidence(idx, c, excluded)
