@@ -94,8 +94,9 @@ def main() -> None:
         return
     build_inputs(args.rebuild)
     # The run's forecast child gets half the cores for its BLAS/OpenMP pools (pipeline.overlap).
-    threads = str(max(1, (os.cpu_count() or 2) // 2))
-    env = {**os.environ, **{v: threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
+    from fb_analyst.pipeline.overlap import capped_thread_env, cores_per_process
+
+    env = capped_thread_env(cores_per_process())
     rows = []
     for i in range(args.runs):
         cmd = [sys.executable, __file__, "--child", "--repeat", str(args.repeat)]

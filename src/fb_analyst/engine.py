@@ -15,6 +15,7 @@ import uuid
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +65,13 @@ def _quiet(con: Any) -> Any:
     return con
 
 
+@cache
 def _spill_folder() -> Path:
     """One temporary folder per process for DuckDB's spill files, removed at exit (DuckDB
     creates it only when it actually spills)."""
-    if "spill" not in _DEFAULT:
-        folder = Path(tempfile.gettempdir()) / f"fb-analyst-duckdb-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        _DEFAULT["spill"] = folder
-    return _DEFAULT["spill"]
+    folder = Path(tempfile.gettempdir()) / f"fb-analyst-duckdb-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def limit_memory(con: Any, memory_limit: str | None) -> None:

@@ -36,12 +36,15 @@ from fb_analyst.kpis import (
     KpiValue,
     aggregate_columns,
     coverage_col,
+    den_col,
     format_kpi,
     json_safe,
     kpi_columns,
     kpi_delta,
     kpi_frame,
     kpi_value_from_row,
+    n_col,
+    num_col,
     to_records,
     undefined_reason,
     unknown_total_reason,
@@ -260,13 +263,13 @@ def _undefined_reasons(kpi: Any, frame: pd.DataFrame, suffix: str) -> np.ndarray
     def col(name: str) -> np.ndarray:
         return frame[name + suffix].to_numpy(dtype="float64", na_value=np.nan)
 
-    n = col(f"n_{kpi.name}")
+    n = col(n_col(kpi.name))
     out = np.full(len(frame), None, dtype=object)
     if not kpi.is_ratio:
         total = col(kpi.numerator)
         out[(n == 0) | np.isnan(total)] = unknown_total_reason(kpi)
         return out if (out != None).any() else None  # noqa: E711
-    num, den = col(f"{kpi.name}_num"), col(f"{kpi.name}_den")
+    num, den = col(num_col(kpi.name)), col(den_col(kpi.name))
     missing = np.isnan(n) | (n == 0) | np.isnan(num) | np.isnan(den)
     zero = ~missing & (den == 0)
     # The texts are kpis.undefined_reason's, taken once per KPI for each case.

@@ -22,6 +22,7 @@ a test and its contrast reuse the same cells (``CubeIndex._memo``).
 from __future__ import annotations
 
 import hashlib
+import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -327,15 +328,16 @@ class CubeIndex:
     def __init__(self, cube: Cube, exclude: np.ndarray | None = None):
         f = cube.frame
         self.cube = cube
-        self.day, self.days = pd.factorize(f["date"], sort=True)
-        self.current = (f[WINDOW] == "current").to_numpy()
+        day, self.days = cube.factorized(S.DATE)  # the cube's cached codes, not a second factorize
+        self.day = day.astype(np.int64)  # day x stratum keys are built from it
+        self.current = cube._current().astype(bool)
         self.include = np.ones(len(f), bool) if exclude is None else ~exclude
         self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {d: cube.factorized(d) for d in cube.dimensions}
         self._strata: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
         self._recent: OrderedDict[tuple, Any] = OrderedDict()
         self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
-        cur_days = {d for d in f.loc[self.current, "date"]}
-        self.day_current = np.array([d in cur_days for d in self.days], bool)
+        self.day_current = np.zeros(len(self.days), bool)
+        self.day_current[self.day[self.current]] = True
         #: Dispersion priors by (KPI, "own" | "contrast"), set by ``fit_dispersion``.
         self.priors: dict[tuple[str, str], DispersionPrior] = {}
 
@@ -384,10 +386,8 @@ class CubeIndex:
         a mask's rows gives the same stratum codes as ranking that mask's rows alone."""
         key = tuple(strata or ())
         if key not in self._strata:
-            combined, n_s = np.zeros(len(self.day), np.int64), 1
-            for dim in key:
-                codes, levels = self.codes[dim]
-                combined, n_s = combined * len(levels) + codes, n_s * len(levels)
+            combined = self.cube._combined_key(key, np.arange(len(self.day)))
+            n_s = math.prod(len(self.codes[dim][1]) for dim in key)
             if n_s > 1:
                 uniq, combined = np.unique(combined, return_inverse=True)
                 n_s = len(uniq)

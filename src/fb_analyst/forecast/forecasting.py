@@ -182,9 +182,10 @@ def ratio_from_components(
         return None
     cut, err = joined
     hist = actual.to_numpy(float)
-    ends = actual.index.searchsorted(pd.to_datetime(np.unique(cut)), side="right")
+    cuts = np.unique(cut)
+    ends = actual.index.searchsorted(pd.to_datetime(cuts), side="right")
     mases, in80, in95 = [], 0, 0
-    for c, end in zip(np.unique(cut), ends):
+    for c, end in zip(cuts, ends):
         test = np.abs(err[cut == c])
         s = mase_scale(hist[:end])
         if s:
@@ -195,7 +196,7 @@ def ratio_from_components(
     n = err.size
     name = f"{num.chosen.model}/{den.chosen.model}"
     cand = Candidate(model=name, mase=round(float(np.mean(mases)), 4) if mases else None,
-                     coverage80=round(in80 / n, 4), coverage95=round(in95 / n, 4), origins=int(np.unique(cut).size))
+                     coverage80=round(in80 / n, 4), coverage95=round(in95 / n, 4), origins=int(cuts.size))
     q = conformal_halfwidths(err)
     fn, fd = num.forecast, den.forecast
     pos = pd.Index(fd["ds"]).get_indexer(fn["ds"])

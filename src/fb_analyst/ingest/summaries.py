@@ -22,35 +22,27 @@ from fb_analyst import schema as S
 from fb_analyst.ingest import report as R
 from fb_analyst.ingest.prepare import ACTION_TYPE, FILE_IDX, PreparedFile, rule_col, warn_col
 from fb_analyst.ingest.validate import HARD_RULES, IMPUTATION_RULES, ROW_SOFT_RULES, SOFT_RULES, audience_contradiction
-from fb_analyst.kpis import RATIO_KPIS, ratio_value
+from fb_analyst.kpis import N_ROWS, RATIO_KPIS, den_col, metric_exprs, n_col, num_col, ratio_value, with_all_measures
 
 _EXAMPLES = 5
 
 
 def profile(wide: ibis.Table, columns: list[str], measures: list[str], extra: dict[str, Any]) -> pd.Series:
-    """One aggregate over the accepted rows: every count the report needs, plus ``extra``."""
-    metrics: dict[str, Any] = {"_n": wide.count(), "date_lo": wide[S.DATE].min(), "date_hi": wide[S.DATE].max(),
-                               "currency_lo": wide[S.CURRENCY].min(), "currency_hi": wide[S.CURRENCY].max()}
-    for m in measures:
-        metrics[f"sum_{m}"] = wide[m].sum()
-        metrics[f"known_{m}"] = wide[m].count()
-    for k in _usable_kpis(measures):
-        both = wide[k.numerator].notnull() & wide[k.denominator].notnull()
-        metrics[f"{k.name}_num"] = ibis.ifelse(both, wide[k.numerator], None).sum()
-        metrics[f"{k.name}_den"] = ibis.ifelse(both, wide[k.denominator], None).sum()
-        metrics[f"{k.name}_rows"] = both.sum()
+    """One aggregate over the accepted rows: every count the report needs, plus ``extra``. The
+    KPI parts are :func:`~fb_analyst.kpis.metric_exprs`'s (``n_rows``, sums, known-row counts,
+    per-KPI numerator and denominator over the rows where both are known)."""
+    t = with_all_measures(wide)
+    metrics: dict[str, Any] = {"date_lo": t[S.DATE].min(), "date_hi": t[S.DATE].max(),
+                               "currency_lo": t[S.CURRENCY].min(), "currency_hi": t[S.CURRENCY].max()}
+    metrics |= metric_exprs(t)
     for c in _missing_columns(columns):
-        metrics[f"missing_{c}"] = wide[c].isnull().sum()
+        metrics[f"missing_{c}"] = t[c].isnull().sum()
     for m in measures:
         for i, _rule in enumerate(IMPUTATION_RULES.get(m, [])):
-            metrics[f"imputed_{m}__{i}"] = (wide[rule_col(m)] == i).fill_null(False).sum()
+            metrics[f"imputed_{m}__{i}"] = (t[rule_col(m)] == i).fill_null(False).sum()
     for kind in ROW_SOFT_RULES:
-        metrics[f"warn_{kind}"] = wide[warn_col(kind)].sum()
-    return wide.aggregate(**metrics, **extra).execute().iloc[0]
-
-
-def _usable_kpis(measures: list[str]) -> list:
-    return [k for k in RATIO_KPIS if k.numerator in measures and k.denominator in measures]
+        metrics[f"warn_{kind}"] = t[warn_col(kind)].sum()
+    return t.aggregate(**metrics, **extra).execute().iloc[0]
 
 
 def _missing_columns(columns: list[str]) -> list[str]:
@@ -96,28 +88,25 @@ def warnings(base: ibis.Table, labels: list[str], row: pd.Series) -> list[R.Anom
 
 
 def missingness(row: pd.Series, columns: list[str]) -> dict[str, R.Missingness]:
-    n = int(row["_n"]) or 1
+    n = int(row[N_ROWS]) or 1
     return {c: R.Missingness(missing=int(row[f"missing_{c}"]), share=round(int(row[f"missing_{c}"]) / n, 6))
             for c in _missing_columns(columns)}
 
 
 def kpi_totals(row: pd.Series, measures: list[str]) -> R.KpiTotals:
-    """Sums over known values; each ratio KPI over rows where both its inputs are known."""
-    n = int(row["_n"])
-    usable = _usable_kpis(measures)
+    """Sums over known values; each ratio KPI over rows where both its inputs are known (an
+    absent input: no such row)."""
+    n = int(row[N_ROWS])
     kpis = {}
     for k in RATIO_KPIS:
-        if k not in usable:
-            kpis[k.name] = ratio_value(None, None, k.scale, 0.0)
-            continue
-        rows = int(row[f"{k.name}_rows"])
-        num = None if pd.isna(row[f"{k.name}_num"]) else float(row[f"{k.name}_num"])
-        den = None if pd.isna(row[f"{k.name}_den"]) else float(row[f"{k.name}_den"])
-        kpis[k.name] = ratio_value(num, den, k.scale, round(rows / n, 6) if n else 0.0)
+        rows = int(row[n_col(k.name)])
+        num, den = row[num_col(k.name)], row[den_col(k.name)]
+        kpis[k.name] = ratio_value(None if pd.isna(num) else float(num), None if pd.isna(den) else float(den),
+                                   k.scale, round(rows / n, 6) if n else 0.0)
     return R.KpiTotals(
         rows=n,
-        totals={m: (None if pd.isna(row[f"sum_{m}"]) else float(row[f"sum_{m}"])) for m in measures},
-        known_rows={m: int(row[f"known_{m}"]) for m in measures},
+        totals={m: (None if pd.isna(row[m]) else float(row[m])) for m in measures},
+        known_rows={m: int(row[n_col(m)]) for m in measures},
         kpis=kpis,
     )
 

@@ -111,6 +111,13 @@ def cores_per_process() -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def capped_thread_env(threads: int) -> dict[str, str]:
+    """This process' environment with the BLAS/OpenMP pools capped at ``threads``, for a child
+    process: those libraries read it when they load, so the cap must be set before the start."""
+    return {**os.environ, **dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"),
+                                          str(threads))}
+
+
 @contextmanager
 def shared_cores(threads: int) -> Iterator[None]:
     """Cap this process' BLAS/OpenMP pools at ``threads`` while the forecast child runs beside it.
@@ -160,8 +167,9 @@ def _log_target() -> tuple[str | None, str | None, str]:
 
 
 def _forecast_child(inputs: Any, settings: Any, logging_target: tuple[str | None, str | None, str]
-                    ) -> tuple[Any, str | None, tuple[float, float]]:
-    """Runs in the child process: the forecast step on the per-day aggregates the parent computed."""
+                    ) -> tuple[Any, tuple[float, float]]:
+    """Runs in the child process: the forecast step on the per-day aggregates the parent computed;
+    returns the result with the child's seconds and peak memory (MiB)."""
     t0 = time.perf_counter()
     run_id, path, level = logging_target
     if run_id is not None:
@@ -171,7 +179,7 @@ def _forecast_child(inputs: Any, settings: Any, logging_target: tuple[str | None
     from fb_analyst.forecast import forecast_daily
 
     result = forecast_daily(inputs, settings)
-    return result, None, (time.perf_counter() - t0, _own_peak_mib())
+    return result, (time.perf_counter() - t0, _own_peak_mib())
 
 
 def _own_peak_mib() -> float:
@@ -238,10 +246,8 @@ class ParallelForecast:
         try:
             self._dir = Path(tempfile.mkdtemp(prefix="fb-analyst-run-"))
             atexit.register(shutil.rmtree, self._dir, ignore_errors=True)
-            threads = str(cores_per_process())
-            env = {**os.environ, **{v: threads for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}}
             self._proc = subprocess.Popen([sys.executable, "-m", __name__, str(self._dir)],
-                                          stdin=subprocess.PIPE, env=env)
+                                          stdin=subprocess.PIPE, env=capped_thread_env(cores_per_process()))
             atexit.register(self.shutdown)
             log.info("forecast.parallel_started", pid=self._proc.pid)
         except Exception as exc:  # noqa: BLE001 - fall back to the in-process stage
@@ -299,11 +305,11 @@ class ParallelForecast:
         if status != "ok":
             log.warning("forecast.parallel_failed", exit_code=rc)
             return _run_forecast(ctx)
-        result, detail, (seconds, peak_mib) = value
+        result, (seconds, peak_mib) = value
         note = f"computed in a parallel process in {seconds:.1f} s (peak {peak_mib:.0f} MiB), waited {waited:.1f} s"
         log.info("forecast.parallel_done", seconds=round(seconds, 3), waited=round(waited, 3),
                  peak_mib=round(peak_mib))
-        return result, (f"{detail}; {note}" if detail else note)
+        return result, note
 
     def shutdown(self) -> None:
         """Stop a child that is still running (the plan failed before the forecast step)."""
