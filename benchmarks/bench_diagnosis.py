@@ -6,7 +6,9 @@ For every scenario and seed: generate the sample, resolve the default windows (l
     .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10            # table on stdout
     .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10 --markdown  # rows for BENCHMARKS.md
 
-Hit rate: share of runs scored a hit. False-positive rate: share of runs with at least one
+Hit rate: share of runs scored a hit. Each miss is classified (``scoring.miss_reason``): not
+significant after FDR (power), held back by the confidence gate, attributed to another segment,
+outranked by a false hypothesis, a required part missing. False-positive rate: share of runs with at least one
 supported hypothesis that no planted fact backs; also the share of supported hypotheses that are
 false. Times are wall-clock per ``diagnose`` call (median). Then the reliability of ``confidence``
 over every hypothesis written and over the supported ones. ``--support-confidence 0`` turns the
@@ -23,7 +25,7 @@ import sys
 import time
 
 from fb_analyst.diagnose import diagnose
-from fb_analyst.diagnose.scoring import is_backed, score
+from fb_analyst.diagnose.scoring import MISS_REASONS, is_backed, miss_reason, score
 from fb_analyst.engine import connect, table_from_pandas
 from fb_analyst.sample import SCENARIOS, generate_sample
 from fb_analyst.settings import Settings
@@ -34,34 +36,67 @@ from fb_analyst.windows import resolve_windows
 BINS = (0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0001)
 
 
-def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = False,
-        pairs: list | None = None) -> list[dict]:
-    """Hit/false-positive rows per scenario; (confidence, backed) of every hypothesis into ``pairs``."""
-    con = connect("duckdb")
+def one_run(job: tuple[str, int]) -> dict:
+    """Generate, diagnose and score one (scenario, seed); module-level so a process pool can run it."""
+    sc, seed = job
     settings = Settings()
+    data = generate_sample(sc, seed=seed)
+    table = table_from_pandas(data.frame, _connection())
+    windows = resolve_windows(table, None, settings)
+    t0 = time.perf_counter()
+    d = diagnose(table, windows, settings)
+    elapsed = time.perf_counter() - t0
+    miss = miss_reason(d, data.truth, settings.diagnose.fdr_q)
+    if miss is not None and miss[0] == MISS_REASONS[1]:
+        # Beyond the listed max_hypotheses? The full list (the cut never drops a supported one, so
+        # the statuses are the same) tells why.
+        full = settings.model_copy(update={"diagnose": settings.diagnose.model_copy(update={"max_hypotheses": 10**6})})
+        miss = miss_reason(diagnose(table, windows, full), data.truth, settings.diagnose.fdr_q)
+    return dict(scenario=sc, seed=seed, score=score(d, data.truth), seconds=elapsed, miss=miss,
+                pairs=[(h.confidence, is_backed(h, data.truth), h.status) for h in d.hypotheses])
+
+
+_CON = None
+
+
+def _connection():
+    global _CON
+    if _CON is None:
+        _CON = connect("duckdb")
+    return _CON
+
+
+def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = False,
+        pairs: list | None = None, jobs: int = 1, misses: list | None = None) -> list[dict]:
+    """Hit/false-positive rows per scenario; (confidence, backed) of every hypothesis into ``pairs``,
+    (scenario, seed, reason, detail) of every miss into ``misses``."""
+    work = [(sc, seed) for sc in scenarios for seed in range(first_seed, first_seed + seeds)]
+    if jobs > 1:
+        from multiprocessing import Pool
+
+        with Pool(jobs) as pool:
+            done = pool.map(one_run, work, chunksize=1)
+    else:
+        done = [one_run(w) for w in work]
     rows = []
     for sc in scenarios:
-        scores, times = [], []
-        for seed in range(first_seed, first_seed + seeds):
-            data = generate_sample(sc, seed=seed)
-            table = table_from_pandas(data.frame, con)
-            windows = resolve_windows(table, None, settings)
-            t0 = time.perf_counter()
-            d = diagnose(table, windows, settings)
-            times.append(time.perf_counter() - t0)
-            s = score(d, data.truth)
-            scores.append(s)
+        mine = [r for r in done if r["scenario"] == sc]
+        scores = [r["score"] for r in mine]
+        for r in mine:
+            s = r["score"]
             if pairs is not None:
-                pairs.extend((h.confidence, is_backed(h, data.truth), h.status) for h in d.hypotheses)
+                pairs.extend(r["pairs"])
+            if misses is not None and r["miss"] is not None:
+                misses.append((sc, r["seed"], *r["miss"]))
             if verbose:
-                print(f"  {sc} seed={seed} hit={s.hit} supported={s.supported} false={s.false_supported} top={s.top}",
-                      file=sys.stderr)
+                print(f"  {sc} seed={r['seed']} hit={s.hit} supported={s.supported} false={s.false_supported} "
+                      f"top={s.top}", file=sys.stderr)
         n_sup = sum(s.supported for s in scores)
         rows.append(dict(
             scenario=sc, runs=len(scores), hit_rate=sum(s.hit for s in scores) / len(scores),
             fp_run_rate=sum(s.false_supported > 0 for s in scores) / len(scores),
             false_share=(sum(s.false_supported for s in scores) / n_sup) if n_sup else 0.0,
-            supported_mean=n_sup / len(scores), median_s=statistics.median(times)))
+            supported_mean=n_sup / len(scores), median_s=statistics.median(r["seconds"] for r in mine)))
     return rows
 
 
@@ -72,6 +107,8 @@ def main() -> None:
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
     ap.add_argument("--markdown", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="processes (times per run are then measured under contention)")
     ap.add_argument("--support-confidence", type=float, default=None,
                     help="sensitivity check: the confidence a supported hypothesis needs "
                          "(hypotheses.SUPPORT_CONFIDENCE; 0 = the FDR test alone)")
@@ -88,7 +125,8 @@ def main() -> None:
 
         H.SUPPORT_CONFIDENCE = a.support_confidence
     pairs: list = []
-    rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose, pairs)
+    misses: list = []
+    rows = run(a.scenarios, a.seeds, a.first_seed, a.verbose, pairs, a.jobs, misses)
     if a.markdown:
         print("| scenario | runs | hit rate | runs with a false supported hypothesis | false share of supported "
               "| supported per run | median s/run |")
@@ -105,6 +143,13 @@ def main() -> None:
     fp = sum(r["fp_run_rate"] * r["runs"] for r in rows) / n
     print(f"{'overall' if not a.markdown else '| **overall** |'} {n} runs: hit rate {hit:.0%}, "
           f"runs with a false supported hypothesis {fp:.0%}")
+    print("\nWhy the misses missed (diagnose.scoring.miss_reason):")
+    print("| reason | runs | scenario seed: the planted hypothesis |\n|---|---|---|")
+    for reason in MISS_REASONS:
+        mine = [m for m in misses if m[2] == reason]
+        if mine:
+            print(f"| {reason} | {len(mine)} | " + "; ".join(f"{sc} {seed}: {d}".replace("|", "/")
+                                                             for sc, seed, _, d in mine) + " |")
     print("\nConfidence reliability (every hypothesis written; backed = a planted fact supports it):")
     reliability([(c, b) for c, b, _ in pairs])
     print("\nThe same, supported hypotheses only:")

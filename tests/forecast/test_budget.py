@@ -107,6 +107,11 @@ def test_campaign_revenues_add_up_to_the_optimism_corrected_plan(known_curves_da
     assert proposed == pytest.approx(plan.expected_revenue_proposed.mean, abs=tol)
     assert current == pytest.approx(plan.expected_revenue_current.mean, abs=tol)
     assert proposed - current == pytest.approx(plan.expected_uplift.mean, abs=2 * tol)
+    # the report says the proposed figures are net of it, with the amount
+    from fb_analyst.report.forecast_view import _budget
+
+    said = " ".join(_budget(plan)["summary"])
+    assert "net of the selection optimism" in said and f"{plan.selection_optimism:,.0f}/day" in said
 
 
 def test_allocation_that_cannot_move_has_no_selection_optimism(known_curves_daily, forecast_settings):
@@ -118,6 +123,9 @@ def test_allocation_that_cannot_move_has_no_selection_optimism(known_curves_dail
         assert c.status == "optimised" and c.proposed_spend == pytest.approx(c.current_spend, abs=0.01)
         assert c.expected_revenue_proposed == c.expected_revenue_current
     assert plan.expected_uplift.mean == 0.0
+    from fb_analyst.report.forecast_view import _budget
+
+    assert "selection optimism" not in " ".join(_budget(plan)["summary"])
 
 
 def test_optimism_shares_add_up_to_the_harrell_estimate(known_curves_daily):

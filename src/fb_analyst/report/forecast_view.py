@@ -51,8 +51,12 @@ def _budget(plan: Any) -> dict[str, Any] | None:
         f"Expected revenue per day: {est(plan.expected_revenue_proposed)} proposed vs {est(plan.expected_revenue_current)} now; "
         f"uplift {est(plan.expected_uplift)}.",
         f"Expected ROAS: {est(plan.expected_roas_proposed, '{:.2f}')} proposed vs {est(plan.expected_roas_current, '{:.2f}')} now.",
-        plan.caveat,
     ]
+    if plan.selection_optimism:
+        summary.append(f"Proposed revenue, for the plan and for each campaign, is net of the selection optimism: "
+                       f"{fmt_num(plan.selection_optimism, '{:,.0f}')}/day taken off, the bootstrap estimate of how "
+                       "much optimising on noisy response curves inflates their own predicted uplift.")
+    summary.append(plan.caveat)
     return {"rows": rows, "summary": summary}
 
 

@@ -62,8 +62,11 @@ def _budget(budget) -> None:  # noqa: ANN001 - BudgetPlan
         u = budget.expected_uplift
         c[2].metric("Expected uplift/day (80%)", f"{u.mean:+,.0f}", help=f"80% interval {u.lo80:+,.0f}..{u.hi80:+,.0f}; "
                     f"95% {u.lo95:+,.0f}..{u.hi95:+,.0f}")
+    net = (f" Proposed revenue (plan and each campaign) is net of the selection optimism: "
+           f"{budget.selection_optimism:,.0f}/day taken off, the bootstrap estimate of how much optimising on "
+           "noisy response curves inflates their own predicted uplift.") if budget.selection_optimism else ""
     st.caption(f"Window {budget.window_start}..{budget.window_end}; each campaign may move within "
-               f"{budget.bounds.get('lower', 0):+.0%}..{budget.bounds.get('upper', 0):+.0%}.")
+               f"{budget.bounds.get('lower', 0):+.0%}..{budget.bounds.get('upper', 0):+.0%}.{net}")
     st.plotly_chart(charts.allocation_figure(budget), key="allocation_chart")
     table(allocation_frame(budget), key="allocation_table",
                  column_config={"change": _PCT, "current spend/day": _MONEY, "proposed spend/day": _MONEY})
