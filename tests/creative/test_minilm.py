@@ -44,13 +44,13 @@ def encoder() -> M.MiniLMEncoder:
 def library_model():
     pytest.importorskip("sentence_transformers", reason="sentence-transformers is not installed")
     emb = E.SentenceTransformerEmbedder()
-    emb._load()
+    emb.load()
     return emb
 
 
 def test_tokens_match_the_library_with_truncation_at_256(encoder, library_model):
     ours = encoder.tokenize(TEXTS)
-    theirs = library_model._model.tokenize(TEXTS)["input_ids"]
+    theirs = library_model.load().tokenize(TEXTS)["input_ids"]
     for i, ids in enumerate(ours):
         row = theirs[i].tolist()
         assert ids == row[: len(ids)] and not any(row[len(ids):]), TEXTS[i][:40]

@@ -72,7 +72,13 @@ class SentenceTransformerEmbedder:
         self.fallback_reason: str | None = None
         self._model: Any = None
 
-    def _load(self) -> Any:
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory already (a warm-up would have nothing left to do)."""
+        return self._model is not None
+
+    def load(self) -> Any:
+        """The model, loaded on the first call (a warm-up thread may call it ahead of ``embed``)."""
         if self._model is None:
             # No model hub is reachable on most user machines: never try the network. A hub model
             # name therefore loads only from the local Hugging Face cache (or give a local path).
@@ -90,7 +96,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        model = self._load()
+        model = self.load()
         vecs = model.encode(
             list(texts),
             batch_size=self.batch_size,
@@ -122,7 +128,13 @@ class PackagedMiniLMEmbedder:
         self.fallback_reason: str | None = None
         self._model: Any = None
 
-    def _load(self) -> Any:
+    @property
+    def loaded(self) -> bool:
+        """Whether the model is in memory already (a warm-up would have nothing left to do)."""
+        return self._model is not None
+
+    def load(self) -> Any:
+        """The model, loaded on the first call (a warm-up thread may call it ahead of ``embed``)."""
         if self._model is None:
             from fb_analyst.creative.minilm import MiniLMEncoder
 
@@ -134,7 +146,7 @@ class PackagedMiniLMEmbedder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        return self._load().encode(list(texts), batch_size=self.batch_size)
+        return self.load().encode(list(texts), batch_size=self.batch_size)
 
 
 class TfidfLsaEmbedder:

@@ -66,7 +66,7 @@ class EmbedderWarmup:
 
             embedder = get_embedder(settings)
             inner = getattr(embedder, "inner", None)
-            if not isinstance(inner, SentenceTransformerEmbedder) or inner._model is not None:
+            if not isinstance(inner, SentenceTransformerEmbedder) or inner.loaded:
                 return  # cheap to load (numpy encoder), fitted on the corpus (TF-IDF) or loaded already
             messages = distinct_messages(table) if table is not None else []
         except Exception:  # noqa: BLE001 - the creative step reports its own errors
@@ -74,7 +74,7 @@ class EmbedderWarmup:
 
         def load() -> None:
             try:
-                inner._load()
+                inner.load()
                 torch = sys.modules.get("torch")
                 if threads is not None and torch is not None:
                     torch.set_num_threads(threads)  # this thread's pool (see join)
