@@ -93,3 +93,21 @@ def test_table_without_revenue_skips_revenue_series_and_budget(forecast_settings
             assert s.forecast, (s.metric, s.reason)
     assert result.budget.status == "skipped" and "revenue" in result.budget.reason
     _strict_json(result)
+
+
+def test_partial_last_day_is_left_out_of_the_budget_history_whatever_the_segments(forecast_settings):
+    """A cut-off last day (30% of the usual impressions) would read as a low-spend, low-revenue day
+    on every response curve; it is left out of the budget's history as it is of the forecasts',
+    also when campaign is not among the forecast segments."""
+    from fb_analyst.forecast.stage import daily_inputs
+
+    frame = generate_sample("no_change", seed=0).frame.copy()
+    last = frame[S.DATE] == frame[S.DATE].max()
+    for col in (S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE):
+        frame.loc[last, col] = (frame.loc[last, col] * 0.3).round().astype(frame[col].dtype)
+    table = table_from_pandas(frame)
+    windows = resolve_windows(table, settings=forecast_settings)
+    assert [p.edge for p in windows.partial_days] == ["last"]
+    for segments in ((S.CAMPAIGN,), ()):
+        inputs = daily_inputs(table, forecast_settings, windows=windows, segments=segments)
+        assert inputs.budget_daily[S.DATE].max() == inputs.last_date < frame[S.DATE].max()

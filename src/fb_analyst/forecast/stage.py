@@ -153,6 +153,7 @@ def daily_inputs(
     budget_daily = None
     if S.CAMPAIGN in table.columns:
         budget_daily = daily_by[S.CAMPAIGN] if S.CAMPAIGN in daily_by else daily_sums(table, [S.CAMPAIGN])
+        budget_daily = budget_daily[budget_daily[S.DATE] <= last_date]  # the same history as the forecasts
     return DailyInputs(daily_by=daily_by, budget_daily=budget_daily, windows=windows, last_date=last_date)
 
 
