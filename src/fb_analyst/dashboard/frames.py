@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from fb_analyst.kpis import KPIS, format_kpi, get_kpi
-from fb_analyst.pipeline.analysis import segment_text
+from fb_analyst.pipeline.analysis import measure_text, segment_text
 from fb_analyst.segments import kpi_delta
 
 #: KPI tiles on the Overview, in reading order (money first, then the funnel).
@@ -63,7 +63,8 @@ def hypotheses_frame(diagnosis: Any) -> pd.DataFrame:
         rows.append({
             "id": h.id, "status": h.status, "kind": h.kind, "title": h.title, "metric": h.metric.upper(),
             "segment": segment_text(h.segment), "baseline": h.baseline, "current": h.current,
-            "change": _pct(h.delta_pct), "ci_low": _pct(ci[0]), "ci_high": _pct(ci[1]),
+            "change": _pct(h.delta_pct), "like_for_like_change": _pct(h.rate_change_pct),
+            "ci_low": _pct(ci[0]), "ci_high": _pct(ci[1]),  # the interval is on like_for_like_change
             "q_value": h.q_value, "confidence": h.confidence,
             "revenue_at_stake": h.impact.revenue_at_stake, "spend_share": h.impact.spend_share,
             "explained_by": h.explained_by or "",
@@ -75,8 +76,8 @@ def evidence_frame(hypothesis: Any) -> pd.DataFrame:
     """The sums behind a hypothesis, which a reader can recompute from the canonical table."""
     return pd.DataFrame([{
         "window": e.window, "start": e.start, "end": e.end, "segment": segment_text(e.segment),
-        "numerator": f"{e.numerator} = {e.numerator_sum:,.2f}",
-        "denominator": f"{e.denominator} = {e.denominator_sum:,.2f}",
+        "numerator": f"{e.numerator} = {measure_text(e.numerator, e.numerator_sum)}",
+        "denominator": f"{e.denominator} = {measure_text(e.denominator, e.denominator_sum)}",
         e.kpi.upper(): e.value, "days": e.days,
         "excluded": ", ".join(map(str, e.excluded_dates)),
     } for e in hypothesis.evidence])

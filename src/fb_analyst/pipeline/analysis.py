@@ -28,6 +28,15 @@ def field_of(obj: Any, name: str, default: Any = None) -> Any:
     return getattr(obj, name, default)
 
 
+def measure_text(name: Any, value: Any) -> str:
+    """A measure's sum for a reader: counts (impressions, clicks, purchases) whole, money with cents."""
+    from fb_analyst.schema import COUNT_MEASURES
+
+    if not isinstance(value, (int, float)):
+        return "n/a"
+    return f"{value:,.0f}" if name in COUNT_MEASURES else f"{value:,.2f}"
+
+
 def segment_text(segment: Any) -> str:
     """``{"platform": "Instagram", "placement": "stories"}`` -> ``platform=Instagram & placement=stories``."""
     if not segment:

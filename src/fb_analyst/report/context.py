@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from fb_analyst.kpis import KPIS
-from fb_analyst.pipeline.analysis import Analysis, field_of, segment_text
+from fb_analyst.pipeline.analysis import Analysis, field_of, measure_text, segment_text
 
 TOP_HYPOTHESES = 8
 SEGMENT_ROWS = 8
@@ -54,14 +54,26 @@ def kpi_rows(analysis: Analysis) -> list[dict[str, Any]]:
     return rows
 
 
+def change_text(h: Any) -> str:
+    """The change and its interval. The interval is on the tested change (``rate_change_pct``: like
+    for like, mix held fixed), so when that differs from the plain ratio-of-sums change both are
+    shown and the interval stands next to the one it belongs to."""
+    ci = field_of(h, "ci")
+    interval = f"CI [{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]" if ci and len(ci) == 2 else "CI n/a"
+    plain, tested = field_of(h, "delta_pct"), field_of(h, "rate_change_pct")
+    if isinstance(plain, (int, float)) and isinstance(tested, (int, float)) and abs(tested - plain) >= 0.0005:
+        return f"plain {fmt_pct(plain)}; like for like {fmt_pct(tested)}, {interval}"
+    return f"{fmt_pct(plain)}, {interval}"
+
+
 def _hypothesis(h: Any) -> dict[str, Any]:
     impact = field_of(h, "impact") or {}
     ci = field_of(h, "ci")
     evidence = [
         {"segment": segment_text(field_of(e, "segment")), "window": field_of(e, "window"),
          "dates": f"{field_of(e, 'start')}..{field_of(e, 'end')}",
-         "numerator": f"{field_of(e, 'numerator')} {fmt_num(field_of(e, 'numerator_sum'))}",
-         "denominator": f"{field_of(e, 'denominator')} {fmt_num(field_of(e, 'denominator_sum'))}",
+         "numerator": f"{field_of(e, 'numerator')} {measure_text(field_of(e, 'numerator'), field_of(e, 'numerator_sum'))}",
+         "denominator": f"{field_of(e, 'denominator')} {measure_text(field_of(e, 'denominator'), field_of(e, 'denominator_sum'))}",
          "value": fmt_kpi(field_of(e, "kpi"), field_of(e, "value")), "days": field_of(e, "days")}
         for e in (field_of(h, "evidence") or [])[:EVIDENCE_ROWS]
     ]
@@ -70,7 +82,7 @@ def _hypothesis(h: Any) -> dict[str, Any]:
         "metric": str(field_of(h, "metric", "")).upper(), "segment": segment_text(field_of(h, "segment")),
         "baseline": fmt_kpi(field_of(h, "metric"), field_of(h, "baseline")),
         "current": fmt_kpi(field_of(h, "metric"), field_of(h, "current")),
-        "delta": fmt_pct(field_of(h, "delta_pct")),
+        "delta": fmt_pct(field_of(h, "delta_pct")), "change": change_text(h),
         "ci": f"[{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]" if ci and len(ci) == 2 else "n/a",
         "q": fmt_num(field_of(h, "q_value"), "{:.2g}"), "confidence": fmt_pct(field_of(h, "confidence"), False),
         "revenue_at_stake": fmt_num(field_of(impact, "revenue_at_stake"), "{:+,.0f}"),

@@ -67,10 +67,11 @@ def render(page: Page) -> None:
                                   default=["supported", "inconclusive", "rejected"], key="hyp_status")
         shown = hyps[hyps["status"].isin(statuses)]
         table(shown, key="hypotheses_table", column_config={
-            "change": _PCT, "ci_low": _PCT, "ci_high": _PCT, "confidence": _PCT, "spend_share": _PCT,
+            "change": _PCT, "like_for_like_change": _PCT, "ci_low": _PCT, "ci_high": _PCT, "confidence": _PCT, "spend_share": _PCT,
             "q_value": _NUM, "baseline": _NUM, "current": _NUM, "revenue_at_stake": _MONEY,
         })
-        st.caption("change: current / baseline − 1 (ratio of sums); ci: interval on the tested rate change; "
+        st.caption("change: current / baseline − 1 (ratio of sums); like_for_like_change: the tested rate change, "
+                   "mix held fixed; ci: its interval; "
                    "q: Benjamini–Hochberg adjusted p-value; confidence: P(real change in this direction "
                    "larger than the minimum effect).")
         _evidence(d)

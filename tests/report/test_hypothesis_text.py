@@ -1,0 +1,24 @@
+"""How a hypothesis's change reads in the report: the interval next to the change it belongs to."""
+
+from __future__ import annotations
+
+from fb_analyst.pipeline.analysis import measure_text
+from fb_analyst.report.context import change_text
+
+
+def test_interval_stands_next_to_the_tested_change_when_it_differs_from_the_plain_one():
+    h = {"delta_pct": -0.196, "rate_change_pct": -0.29, "ci": [-0.535, 0.089]}
+    assert change_text(h) == "plain -19.6%; like for like -29.0%, CI [-53.5%, +8.9%]"
+
+
+def test_one_change_when_the_tested_change_is_the_plain_one():
+    h = {"delta_pct": -0.2081, "rate_change_pct": -0.2079, "ci": [-0.324, -0.046]}
+    assert change_text(h) == "-20.8%, CI [-32.4%, -4.6%]"
+    assert change_text({"delta_pct": None, "rate_change_pct": None, "ci": None}) == "n/a, CI n/a"
+
+
+def test_counts_read_whole_and_money_with_cents():
+    assert measure_text("purchases", 8235.0) == "8,235"
+    assert measure_text("impressions", 94875938.0) == "94,875,938"
+    assert measure_text("revenue", 329568.214) == "329,568.21"
+    assert measure_text("spend", None) == "n/a"
