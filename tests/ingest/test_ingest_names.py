@@ -43,11 +43,20 @@ def test_mixed_case_spelling_is_canonical_and_rules_reported():
     assert decisions["Men Bld Drop"].rule == "fuzzy" and decisions["Men Bld Drop"].score >= 90
 
 
-def test_most_frequent_spelling_wins_among_equally_clean_ones():
-    decisions = resolve_names({"MEN BOLD DROP": 10, "men_bold_drop": 30, "Men Bold Drop": 5, "MEN Bold Drop": 8})
-    assert {d.canonical for d in decisions} == {"MEN Bold Drop"}
-    decisions = resolve_names({"MEN BOLD DROP": 10, "men_bold_drop": 30})
-    assert {d.canonical for d in decisions} == {"men_bold_drop"}
+def _canonical(counts: dict[str, int]) -> set[str]:
+    return {d.canonical for d in resolve_names(counts)}
+
+
+def test_title_case_spelling_wins_then_the_most_frequent():
+    # a name typed with care reads "Men Bold Drop", even when a shouted or lower-case word is commoner
+    assert _canonical({"MEN BOLD DROP": 10, "men_bold_drop": 30, "Men Bold Drop": 5, "MEN Bold Drop": 8}) == {"Men Bold Drop"}
+    assert _canonical({"women Summer Invisible": 152, "Women Summer Invisible": 46}) == {"Women Summer Invisible"}
+    # equally clean spellings: the most frequent
+    assert _canonical({"Men ComfortMax Launch": 155, "Men Comfortmax Launch": 55}) == {"Men ComfortMax Launch"}
+    assert _canonical({"Men Comfortmax Launch": 155, "Men ComfortMax Launch": 55}) == {"Men Comfortmax Launch"}
+    # acronyms stay as typed when no spelling writes them otherwise; no mixed case at all: most frequent
+    assert _canonical({"Adset-1 LAL1": 50, "adset-1 lal1": 60}) == {"Adset-1 LAL1"}
+    assert _canonical({"MEN BOLD DROP": 10, "men_bold_drop": 30}) == {"men_bold_drop"}
 
 
 def test_override_file_wins(tmp_path: Path):

@@ -18,9 +18,9 @@ from fb_analyst.kpis import RATIO_KPIS
 
 REPO = Path(__file__).resolve().parents[2]
 CAMPAIGNS = {
-    "MEN Signature Soft", "Men Bold Colors Drop", "Men ComfortMax Launch", "Men Premium Modal",
-    "Men | Athleisure Cooling", "WOMEN Cotton Classics", "WOMEN Seamless Everyday", "Women Fit & Lift",
-    "Women | Studio Sports", "women Summer Invisible",
+    "Men Signature Soft", "Men Bold Colors Drop", "Men ComfortMax Launch", "Men Premium Modal",
+    "Men | Athleisure Cooling", "Women Cotton Classics", "Women Seamless Everyday", "Women Fit & Lift",
+    "Women | Studio Sports", "Women Summer Invisible",
 }
 
 

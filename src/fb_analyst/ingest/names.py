@@ -14,7 +14,8 @@
 
 The canonical (display) spelling is chosen among the raw spellings of the entity's own key: one
 in mixed case ("Men Bold Drop", not "MEN BOLD DROP" or "men_bold_drop") when there is one, then the
-most frequent (whitespace collapsed).
+one with most of its words in title case ("Men Signature Soft", not "MEN Signature Soft"), then
+the most frequent (whitespace collapsed); see ``display_rank``.
 """
 
 from __future__ import annotations
@@ -105,6 +106,26 @@ def _mixed_case(text: str) -> bool:
     return text != text.upper() and text != text.lower()
 
 
+_WORDS = re.compile(r"[^\W\d_]+")
+
+
+def _title_share(text: str) -> float:
+    """Share of the words written as a name's words usually are: a capital, then not all capitals
+    ("Men", "ComfortMax"; not "MEN", "men"). One-letter words count as written."""
+    words = _WORDS.findall(text)
+    if not words:
+        return 0.0
+    ok = sum(1 for w in words if w[0].isupper() and (len(w) == 1 or w[1:] != w[1:].upper()))
+    return ok / len(words)
+
+
+def display_rank(text: str, rows: int) -> tuple:
+    """Sort key of a spelling as the entity's display name (largest wins): mixed case first, then
+    the share of its words in title case ("Men Signature Soft" over "MEN Signature Soft", "Women
+    Summer Invisible" over "women Summer Invisible"), then the rows it has, then the text itself."""
+    return (_mixed_case(text), _title_share(text), rows, text)
+
+
 @dataclass(frozen=True)
 class NameDecision:
     """How one raw spelling was resolved."""
@@ -171,7 +192,7 @@ def resolve_names(
     canonical_of_rep: dict[str, str] = {}
     for rep in reps:
         spellings = by_key[rep]
-        top = max(spellings, key=lambda r: (_mixed_case(r), spellings[r], r))
+        top = max(spellings, key=lambda r: display_rank(r, spellings[r]))
         canonical_of_rep[rep] = repair_text(top) or top
     for key, spellings in by_key.items():
         rep, score = key_to_rep[key]
