@@ -171,6 +171,7 @@ def creative_section(analysis: Analysis) -> dict[str, Any]:
                for f in findings.fatigue.by_message if f.get("fatigued")][:10]
     recs = [{"campaign": r.campaign, "current_ctr": fmt_kpi("ctr", r.current_ctr),
              "hypothesis_ids": ", ".join(r.hypothesis_ids),
+             "linked": f"; hypotheses {', '.join(r.hypothesis_ids)}" if r.hypothesis_ids else "",
              "suggestions": [{"text": s.text, "theme": s.theme_label, "predicted": fmt_kpi("ctr", s.predicted_ctr.value),
                               "impressions_per_arm": f"{s.ab_test.impressions_per_arm:,}"} for s in r.suggestions]}
             for r in findings.recommendations]
