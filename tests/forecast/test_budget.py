@@ -111,6 +111,7 @@ def test_campaign_revenues_add_up_to_the_optimism_corrected_plan(known_curves_da
     from fb_analyst.report.forecast_view import _budget
 
     said = " ".join(_budget(plan)["summary"])
+    assert plan.verdict and plan.verdict in said  # what to do, not only the numbers
     assert "net of the selection optimism" in said and f"{plan.selection_optimism:,.0f}/day" in said
 
 

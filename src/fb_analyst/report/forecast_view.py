@@ -46,6 +46,7 @@ def _budget(plan: Any) -> dict[str, Any] | None:
         return "n/a" if e is None else f"{fmt_num(e.mean, f)} (80%: {fmt_num(e.lo80, f)} to {fmt_num(e.hi80, f)})"
 
     summary = [
+        *([f"Verdict: {plan.verdict}."] if plan.verdict else []),
         f"Daily budget {fmt_num(plan.total)} (current run-rate {fmt_num(plan.current_total)}"
         + (f", requested change {fmt_pct(plan.budget_change)}" if plan.budget_change is not None else "") + ").",
         f"Expected revenue per day: {est(plan.expected_revenue_proposed)} proposed vs {est(plan.expected_revenue_current)} now; "

@@ -70,4 +70,6 @@ def _budget(budget) -> None:  # noqa: ANN001 - BudgetPlan
     st.plotly_chart(charts.allocation_figure(budget), key="allocation_chart")
     table(allocation_frame(budget), key="allocation_table",
                  column_config={"change": _PCT, "current spend/day": _MONEY, "proposed spend/day": _MONEY})
+    if budget.verdict:
+        st.info(budget.verdict)
     st.warning(budget.caveat)
