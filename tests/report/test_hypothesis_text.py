@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fb_analyst.pipeline.analysis import measure_text
-from fb_analyst.report.context import change_text
+from fb_analyst.report.context import change_text, share_of_baseline
 
 
 def test_interval_stands_next_to_the_tested_change_when_it_differs_from_the_plain_one():
@@ -22,3 +22,10 @@ def test_counts_read_whole_and_money_with_cents():
     assert measure_text("impressions", 94875938.0) == "94,875,938"
     assert measure_text("revenue", 329568.214) == "329,568.21"
     assert measure_text("spend", None) == "n/a"
+
+
+def test_mix_and_rate_terms_read_as_shares_of_the_baseline_kpi():
+    # CTR 1.21% -> 1.28%: rate +0.0007 of a 0.0121 baseline is +5.8%, not "+0.001"
+    assert share_of_baseline(0.0007, 0.0121) == "+5.8%"
+    assert share_of_baseline(-0.075, 5.39) == "-1.4%"
+    assert share_of_baseline(0.1, 0.0) == "n/a" and share_of_baseline(None, 5.0) == "n/a"

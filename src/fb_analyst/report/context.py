@@ -66,6 +66,14 @@ def change_text(h: Any) -> str:
     return f"{fmt_pct(plain)}, {interval}"
 
 
+def share_of_baseline(effect: Any, baseline: Any) -> str:
+    """A shift-share term as a share of the baseline KPI (mix + rate = the KPI's relative change),
+    so CTR's terms (fractions of a percent) read as plainly as ROAS's."""
+    if not isinstance(effect, (int, float)) or not isinstance(baseline, (int, float)) or not baseline:
+        return "n/a"
+    return fmt_pct(effect / baseline)
+
+
 def _hypothesis(h: Any) -> dict[str, Any]:
     impact = field_of(h, "impact") or {}
     ci = field_of(h, "ci")
@@ -103,7 +111,8 @@ def diagnosis_section(analysis: Analysis) -> dict[str, Any]:
         {"factor": str(field_of(p, "factor")).upper(), "log_points": fmt_num(field_of(p, "log_points"), "{:+.1f}"),
          "currency": fmt_num(field_of(p, "currency"), "{:+,.0f}")} for p in field_of(dec, "parts") or []]
     mix = [{"dimension": field_of(m, "dimension"), "kpi": str(field_of(m, "kpi")).upper(),
-            "mix": fmt_num(field_of(m, "mix_effect"), "{:+.3f}"), "rate": fmt_num(field_of(m, "rate_effect"), "{:+.3f}"),
+            "mix": share_of_baseline(field_of(m, "mix_effect"), field_of(m, "kpi_baseline")),
+            "rate": share_of_baseline(field_of(m, "rate_effect"), field_of(m, "kpi_baseline")),
             "verdict": field_of(m, "verdict")} for m in field_of(d, "mix_vs_rate") or []]
     outages = [{"date": str(field_of(o, "date")), "segment": segment_text(field_of(o, "segment")),
                 "measure": field_of(o, "measure"), "observed": fmt_num(field_of(o, "observed")),
