@@ -123,6 +123,18 @@ def safe_ratio(num: float | None, den: float | None, scale: float = 1.0) -> floa
     return ratio_value(num, den, scale).value
 
 
+def ratio_array(num: Any, den: Any, fill: float = math.nan) -> np.ndarray:
+    """Element-wise ``num / den`` where ``den > 0``, else ``fill`` (arrays broadcast as numpy's).
+
+    The array form of :func:`safe_ratio` for vectorised sums of non-negative measures (per key,
+    per cell, per window), where a denominator of 0 (or below) means no volume: it is replaced by 1
+    before dividing and its result by ``fill``, so no division by zero warns and no inf reaches a
+    result. ``fill`` is what the caller reads as "no volume" (NaN by default, as ``None`` for
+    :func:`safe_ratio`; 1.0 for a neutral factor)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), fill)
+
+
 # --- Aggregation in the engine --------------------------------------------------------------
 #
 # ``aggregate`` returns, per group, everything any KPI needs, as plain sums and counts (so that

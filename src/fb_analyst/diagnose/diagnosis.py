@@ -31,7 +31,8 @@ from fb_analyst.diagnose.evaluate import (
     bh_weights,
 )
 from fb_analyst.diagnose.frames import CubeIndex, build_cube, den_col, num_col
-from fb_analyst.diagnose.hypotheses import MIX_ACTIONS, OUTAGE_ACTIONS, confidence_gate, rate_hypothesis
+from fb_analyst.diagnose.hypotheses import (MIX_ACTIONS, OUTAGE_ACTIONS, decide, eb_input, explanation, gated_status,
+                                            rate_hypothesis)
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Impact, KpiChange
 from fb_analyst.diagnose.outages import detect_outages
@@ -179,8 +180,6 @@ def _fatigue(table: ibis.Table, dims: list[str], settings: Settings, windows: Wi
 def _fit_prior(cands) -> WeightedPrior:
     """The run's prior (``weighted_eb``), fitted to every candidate not explained by another (its
     own estimate, normal-equivalent se from its decision p-value) at its BH weight."""
-    from fb_analyst.diagnose.hypotheses import eb_input
-
     eb = [(e, s, c.bh_weight) for c in cands if c.explained_by is None
           for e, s in [eb_input(c)] if e is not None and s is not None]
     return fit_weighted_prior(*(np.array([r[j] for r in eb]) for j in range(3)))
@@ -199,14 +198,13 @@ def _claim_status(c: CL.Claim, cfg) -> tuple[str, str]:
 
 def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map, out_days) -> list[Hypothesis]:
     """Build the records (temporary ids), rank them, keep ``max_hypotheses`` (never dropping a
-    supported one), then number them H1, H2, ... in rank order and rewrite the references.
+    supported one), then number them H1, H2, ... in rank order and write the references.
 
     A candidate explained by another is built after it, since its status follows the explaining
     hypothesis's final one (``hypotheses.explained_status``), and ranks with the rejected whatever
     its status: its change is attributed to the other hypothesis's rows, so it must not crowd an
-    unexplained candidate out of the list."""
-    from fb_analyst.diagnose.hypotheses import decide
-
+    unexplained candidate out of the list. Its reason names the explaining hypothesis, so it is
+    written again (``hypotheses.explanation``) once the final ids are known."""
     keep = set()
     for i, c in enumerate(cands):
         if c.chosen or c.explained_by is not None or not c.segment or (
@@ -230,10 +228,8 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
     records: list[Hypothesis] = [build(i) for i in sorted(keep)]
     for j, c in enumerate(mix_claims + out_claims):
         st, reason = _claim_status(c, cfg)
-        sign = 1 if c.direction == "up" else -1
-        conf = prior.confidence(c.log_ratio, c.se, c.bh_weight, cfg.min_effect, sign) \
-            if c.log_ratio is not None and c.se else 0.0
-        st, reason = confidence_gate(st, reason, conf, c.q_value, cfg)
+        st, reason, conf = gated_status(st, reason, prior, cfg, est=c.log_ratio, se=c.se, weight=c.bh_weight,
+                                        direction=c.direction, q=c.q_value)
         actions = OUTAGE_ACTIONS if c.kind == "measurement" else MIX_ACTIONS
         records.append(Hypothesis(
             id=f"C{j}", kind=c.kind, title=c.title, metric=c.metric, direction=c.direction,
@@ -249,14 +245,15 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
     n_sup = sum(1 for h in records if h.status == "supported")
     records = records[: max(cfg.max_hypotheses, n_sup)]
     final = {h.id: f"H{n}" for n, h in enumerate(records, start=1)}
+    cand_of = {t: i for i, t in temp.items()}
     out = []
     for h in records:
         upd = {"id": final[h.id]}
         if h.explained_by is not None:
-            ref = final.get(h.explained_by)
+            c = cands[cand_of[h.id]]
+            ref = final.get(h.explained_by)  # None: the explaining hypothesis was cut from the list
             upd["explained_by"] = ref
-            upd["reason"] = h.reason.replace(f"explained by {h.explained_by} ", f"explained by {ref or 'a hypothesis'} ") \
-                .replace(f"rows of {h.explained_by} ", f"rows of {ref or 'a hypothesis not listed'} ")
+            upd["reason"] = explanation(c, cands, ref, built[c.explained_by].status)[1]
         out.append(h.model_copy(update=upd))
     return out
 

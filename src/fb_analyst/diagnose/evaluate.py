@@ -1,6 +1,6 @@
 """Candidate segments, their day-level rate tests and the evaluator that picks the causes.
 
-Input: the daily :class:`~fb_analyst.diagnose.frames.Cube`, the driver KPIs, rows to exclude
+Input: the daily :class:`~fb_analyst.diagnose.cube.Cube`, the driver KPIs, rows to exclude
 (tracking outages) and settings. Output: one :class:`Candidate` per (segment, KPI) tested, each
 with its test on the full segment, its status and, when another candidate explains it, the test
 of what is left.
@@ -48,6 +48,7 @@ from fb_analyst.diagnose.frames import Cube, CubeIndex, PackedMask, den_col, num
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
 from fb_analyst.diagnose.stats import ContrastTest, RateTest
+from fb_analyst.kpis import ratio_array
 from fb_analyst.settings import DiagnoseSettings
 
 #: Dimensions with at most this many values may stratify tests (mix guard).
@@ -168,8 +169,7 @@ def segment_candidates(idx: CubeIndex, settings: DiagnoseSettings) -> list[dict[
             continue
         spend, impr = sums["sum__spend"], sums["sum__impressions"]
         total = spend.sum(axis=0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            share = np.where(total > 0, spend / np.where(total > 0, total, 1.0), np.nan)
+        share = ratio_array(spend, total)  # of each window's spend; NaN in a window without any
         ok = (np.fmax.reduce(share, axis=1) >= settings.min_spend_share) & (impr.min(axis=1) >= settings.min_impressions)
         if ok.sum() < 2 and dim != "account":  # a dimension with one value is the account itself
             continue

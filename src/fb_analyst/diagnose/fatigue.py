@@ -53,6 +53,7 @@ from fb_analyst.diagnose.frames import sorted_codes
 from fb_analyst.diagnose.models import FatigueFinding
 from fb_analyst.diagnose.stats import bh_qvalues
 from fb_analyst.errors import UnknownNameError
+from fb_analyst.kpis import ratio_array
 from fb_analyst.settings import Settings
 
 MIN_DAYS = 14
@@ -78,12 +79,6 @@ def _daily(table: ibis.Table, by: str, as_of: date | None) -> pa.Table:
                     group.name("group"), sub.name("sub")]).aggregate(
         clicks=t[S.CLICKS].cast("float64").sum(), impressions=t[S.IMPRESSIONS].cast("float64").sum())
     return g.to_pyarrow()
-
-
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """num / den where den > 0, else NaN."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
 
 
 @dataclass
@@ -118,7 +113,7 @@ class _Rows:
         unit, _ = pd.factorize(labels)  # a sub-unit and a key with the same name are one unit
         unit = unit[unit_label]
         n = int(unit.max()) + 1 if len(unit) else 0
-        ctr = _ratio(np.bincount(unit, self.clicks, n), np.bincount(unit, self.impressions, n))
+        ctr = ratio_array(np.bincount(unit, self.clicks, n), np.bincount(unit, self.impressions, n))
         return self.impressions * np.nan_to_num(ctr[unit], nan=0.0)
 
 
@@ -206,10 +201,9 @@ def _exposure_factor(key: np.ndarray, sub: np.ndarray, clicks: np.ndarray, impre
     level keeps ads joining or leaving from being read as decay."""
     pair = key * n_subs + sub
     cells, inv = np.unique(pair, return_inverse=True)
-    sub_ctr = _ratio(np.bincount(inv, clicks, len(cells)), np.bincount(inv, impressions, len(cells)))[inv]
+    sub_ctr = ratio_array(np.bincount(inv, clicks, len(cells)), np.bincount(inv, impressions, len(cells)))[inv]
     level = (np.bincount(key, clicks, n_keys) / np.maximum(np.bincount(key, impressions, n_keys), 1e-12))[key]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(level > 0, np.where(np.isnan(sub_ctr), level, sub_ctr) / level, 1.0)
+    return ratio_array(np.where(np.isnan(sub_ctr), level, sub_ctr), level, fill=1.0)
 
 
 def _campaign_reference(key, group, groups, cell_key, cell_day, n_days, group_clicks, group_std,

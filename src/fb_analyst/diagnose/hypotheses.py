@@ -5,12 +5,13 @@ fatigue findings, the q-value of every test and the fitted empirical-Bayes prior
 :class:`~fb_analyst.diagnose.models.Hypothesis` list, supported first, each group ranked by
 ``|impact.revenue_at_stake|``, ids ``H1, H2, ...`` in that order.
 
-**Status rule** (``status_of``, then ``confidence_gate``): *supported* when the day-level test is
-significant after BH (``q <= fdr_q``), ``|delta| >= min_effect``, nothing else explains it, and
-the confidence is at least ``support_level(settings) = max(SUPPORT_CONFIDENCE, min_confidence)``
-(0.5 by default); *rejected* when a supported hypothesis explains it (what is left after removing
-that segment is not significant) or the interval shows the change is smaller than the minimum
-effect; *inconclusive* otherwise -- including a change explained by a hypothesis that is not itself
+**Status rule** (``status_of``, then ``gated_status``: the confidence and ``confidence_gate``):
+*supported* when the day-level test is significant after BH (``q <= fdr_q``),
+``|delta| >= min_effect``, nothing else explains it, and the confidence is at least
+``support_level(settings) = max(SUPPORT_CONFIDENCE, min_confidence)`` (0.5 by default);
+*rejected* when a supported hypothesis explains it (what is left after removing that segment is
+not significant) or the interval shows the change is smaller than the minimum effect;
+*inconclusive* otherwise -- including a change explained by a hypothesis that is not itself
 supported (``explained_status``): its change sits in that hypothesis's rows, which establishes
 nothing while those rows' own change is not established.
 
@@ -110,6 +111,20 @@ def confidence_gate(status: str, reason: str, conf: float, q: float | None,
                             f"run's other tests (supported needs {support_level(settings):.0%})")
 
 
+def gated_status(status: str, reason: str, prior: WeightedPrior, settings: DiagnoseSettings, *,
+                 est: float | None, se: float | None, weight: float, direction: str,
+                 q: float | None) -> tuple[str, str, float]:
+    """(status, reason, confidence) of a claim after the second half of the module's status rule:
+    the empirical-Bayes confidence that its change (estimate ``est`` with standard error ``se``,
+    BH weight ``weight``) exceeds ``min_effect`` in ``direction`` -- 0 without an estimate or a
+    positive se -- then ``confidence_gate``. Rate candidates and mix / outage claims both pass
+    here, so every kind of hypothesis is held to the same rule."""
+    sign = 1 if direction == "up" else -1
+    conf = prior.confidence(est, se, weight, settings.min_effect, sign) if est is not None and se else 0.0
+    status, reason = confidence_gate(status, reason, conf, q, settings)
+    return status, reason, conf
+
+
 def seg_label(segment: dict[str, str]) -> str:
     return " & ".join(f"{k}={v}" for k, v in segment.items()) if segment else "the whole account"
 
@@ -141,14 +156,27 @@ def status_of(own: float | None, ci: tuple[float, float] | None, q: float | None
     return "inconclusive", f"not significant after FDR (q={q:.3g}); the interval still allows a {m:.0%} change"
 
 
-def explained_status(ref: str, seg: str, rest: str, explainer_status: str) -> tuple[str, str]:
+def explained_status(ref: str | None, seg: str, rest: str, explainer_status: str) -> tuple[str, str]:
     """(status, reason) of a change explained by hypothesis ``ref`` (segment ``seg``, final status
     ``explainer_status``; ``rest``: what is left without its rows). *Rejected* only when ``ref`` is
     supported; otherwise *inconclusive*, since "explained by" a change that is itself not
-    established would reject on grounds the report does not support (module doc)."""
+    established would reject on grounds the report does not support (module doc). ``ref`` None:
+    the explaining hypothesis is not in the written list (cut by ``max_hypotheses``)."""
     if explainer_status == "supported":
-        return "rejected", f"explained by {ref} ({seg}): {rest}"
-    return "inconclusive", f"its change is within the rows of {ref} ({seg}), which is itself {explainer_status}: {rest}"
+        return "rejected", f"explained by {ref or 'a hypothesis'} ({seg}): {rest}"
+    return "inconclusive", (f"its change is within the rows of {ref or 'a hypothesis not listed'} ({seg}), "
+                            f"which is itself {explainer_status}: {rest}")
+
+
+def explanation(c: Candidate, cands: list[Candidate], ref: str | None, explainer_status: str) -> tuple[str, str]:
+    """``explained_status`` of candidate ``c``, explained by ``cands[c.explained_by]`` (written as
+    ``ref``, final status ``explainer_status``), with what is left once that one's rows are removed.
+    Its own function so the list's final ids can be written into the reason once the ranking is
+    known (``diagnosis._assemble``), without editing text."""
+    r = c.residual
+    rest = "no volume left" if r is None or r.log_ratio is None else (
+        f"without it the change is {math.expm1(r.log_ratio):+.1%}")
+    return explained_status(ref, seg_label(cands[c.explained_by].segment), rest, explainer_status)
 
 
 def decide(c: Candidate, settings: DiagnoseSettings) -> tuple:
@@ -212,20 +240,14 @@ def rate_hypothesis(
         if explainer_status is None:
             raise ValueError(f"rate_hypothesis: candidate {me} is explained by candidate {c.explained_by}, "
                              "so explainer_status (that hypothesis's final status) is required; got None")
-        r = c.residual
-        rest = "no volume left" if r is None or r.log_ratio is None else (
-            f"without it the change is {math.expm1(r.log_ratio):+.1%}")
-        status, reason = explained_status(ids.get(c.explained_by, '?'), seg_label(cands[c.explained_by].segment),
-                                          rest, explainer_status)
+        status, reason = explanation(c, cands, ids.get(c.explained_by, "?"), explainer_status)
         dec_ci = t.ci_log
     else:
         status, reason, _, dec_ci = decide(c, settings)
     est, se = eb_input(c)
     direction = "flat" if t.log_ratio is None or t.log_ratio == 0 else ("up" if t.log_ratio > 0 else "down")
-    sign = 1 if direction == "up" else -1
-    conf = prior.confidence(est, se, c.bh_weight, settings.min_effect, sign) \
-        if est is not None and se else 0.0
-    status, reason = confidence_gate(status, reason, conf, c.q_value, settings)
+    status, reason, conf = gated_status(status, reason, prior, settings, est=est, se=se, weight=c.bh_weight,
+                                        direction=direction, q=c.q_value)
     evidence = rate_evidence(idx, c, excluded)
     base, cur = evidence[0].value, evidence[1].value
     mask = c.mask
