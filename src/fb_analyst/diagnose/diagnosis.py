@@ -38,7 +38,7 @@ from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Im
 from fb_analyst.diagnose.outages import detect_outages
 from fb_analyst.diagnose.stats import bh_qvalues
 from fb_analyst.diagnose.weighted_eb import WeightedPrior, fit_weighted_prior
-from fb_analyst.kpis import KPIS, get_kpi, ratio_value
+from fb_analyst.kpis import KPIS, format_kpi, get_kpi, ratio_value
 from fb_analyst.settings import Settings
 from fb_analyst.windows import Windows
 
@@ -265,7 +265,8 @@ def _verdict(hyps: list[Hypothesis], account: list[KpiChange], metrics: Sequence
     moves = []
     for kc in account:
         if kc.kpi in metrics and kc.delta_pct is not None:
-            moves.append(f"{get_kpi(kc.kpi).label} {kc.baseline.value:.4g} -> {kc.current.value:.4g} ({kc.delta_pct:+.1%})")
+            moves.append(f"{get_kpi(kc.kpi).label} {format_kpi(kc.kpi, kc.baseline)} -> "
+                         f"{format_kpi(kc.kpi, kc.current)} ({kc.delta_pct:+.1%})")
     moved = "; ".join(moves)
     sup = [h for h in hyps if h.status == "supported"]
     if not sup:
