@@ -6,9 +6,11 @@ For every scenario and seed: generate the sample, resolve the default windows (l
     .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10            # table on stdout
     .venv/bin/python benchmarks/bench_diagnosis.py --seeds 10 --markdown  # rows for BENCHMARKS.md
 
-Hit rate: share of runs scored a hit. Each miss is classified (``scoring.miss_reason``): not
-significant after FDR (power), held back by the confidence gate, attributed to another segment,
-outranked by a false hypothesis, a required part missing. False-positive rate: share of runs with at least one
+Hit rate: share of runs scored a hit. Each miss is classified (``scoring.MISS_REASONS``): a false
+supported hypothesis (runs without a change), the planted cause not among the hypotheses, not
+significant after FDR (power), held back by the confidence gate, significant but held by another
+rule, attributed to another segment, outranked by another hypothesis, a required part missing, or
+contradicted by a false rate hypothesis. False-positive rate: share of runs with at least one
 supported hypothesis that no planted fact backs; also the share of supported hypotheses that are
 false. Times are wall-clock per ``diagnose`` call (median). Then the reliability of ``confidence``
 over every hypothesis written and over the supported ones. ``--support-confidence 0`` turns the
@@ -25,7 +27,7 @@ import sys
 import time
 
 from fb_analyst.diagnose import diagnose
-from fb_analyst.diagnose.scoring import MISS_REASONS, is_backed, miss_reason, score
+from fb_analyst.diagnose.scoring import MISS_REASONS, NOT_LISTED, is_backed, miss_reason, score
 from fb_analyst.engine import connect, table_from_pandas
 from fb_analyst.sample import SCENARIOS, generate_sample
 from fb_analyst.settings import Settings
@@ -46,12 +48,12 @@ def one_run(job: tuple[str, int]) -> dict:
     t0 = time.perf_counter()
     d = diagnose(table, windows, settings)
     elapsed = time.perf_counter() - t0
-    miss = miss_reason(d, data.truth, settings.diagnose.fdr_q)
-    if miss is not None and miss[0] == MISS_REASONS[1]:
-        # Beyond the listed max_hypotheses? The full list (the cut never drops a supported one, so
-        # the statuses are the same) tells why.
+    miss = miss_reason(d, data.truth, settings.diagnose)
+    if miss is not None and miss[0] == NOT_LISTED:
+        # Beyond the listed max_hypotheses? Statuses are decided before the list is cut, so the
+        # full list has the same ones and tells why.
         full = settings.model_copy(update={"diagnose": settings.diagnose.model_copy(update={"max_hypotheses": 10**6})})
-        miss = miss_reason(diagnose(table, windows, full), data.truth, settings.diagnose.fdr_q)
+        miss = miss_reason(diagnose(table, windows, full), data.truth, settings.diagnose)
     return dict(scenario=sc, seed=seed, score=score(d, data.truth), seconds=elapsed, miss=miss,
                 pairs=[(h.confidence, is_backed(h, data.truth), h.status) for h in d.hypotheses])
 
@@ -72,9 +74,10 @@ def run(scenarios: list[str], seeds: int, first_seed: int = 0, verbose: bool = F
     (scenario, seed, reason, detail) of every miss into ``misses``."""
     work = [(sc, seed) for sc in scenarios for seed in range(first_seed, first_seed + seeds)]
     if jobs > 1:
-        from multiprocessing import Pool
+        import multiprocessing
 
-        with Pool(jobs) as pool:
+        # fork: the workers inherit the switches main() set on the modules (--support-confidence, ...)
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
             done = pool.map(one_run, work, chunksize=1)
     else:
         done = [one_run(w) for w in work]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from datetime import date
 
 import numpy as np
@@ -23,6 +24,7 @@ from fb_analyst.kpis import (
     get_kpi,
     kpi_frame,
     kpi_values,
+    ratio_array,
     ratio_value,
     safe_ratio,
     to_records,
@@ -174,3 +176,22 @@ def test_ratio_of_sums_of_a_partition_combines_to_the_whole(data):
         else:
             assert whole[k.name].value == pytest.approx(oracle) == combined
         assert whole[k.name].coverage == pytest.approx(both.mean())
+
+
+def test_ratio_array_divides_where_the_denominator_is_positive_and_fills_elsewhere():
+    num = np.array([1.0, 2.0, 3.0, 0.0, np.nan])
+    den = np.array([4.0, 0.0, -1.0, 0.0, 2.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no divide-by-zero / invalid warning escapes
+        got = ratio_array(num, den)
+        zero = ratio_array(num, den, fill=0.0)
+    np.testing.assert_array_equal(got, [0.25, np.nan, np.nan, np.nan, np.nan])
+    np.testing.assert_array_equal(zero, [0.25, 0.0, 0.0, 0.0, np.nan])  # a NaN numerator stays NaN
+    assert not np.isinf(got).any()
+
+
+def test_ratio_array_broadcasts_like_numpy():
+    # per value (rows) and window (columns) over the window totals: the spend-share use
+    spend = np.array([[1.0, 0.0], [3.0, 0.0]])
+    total = spend.sum(axis=0)
+    np.testing.assert_array_equal(ratio_array(spend, total), [[0.25, np.nan], [0.75, np.nan]])

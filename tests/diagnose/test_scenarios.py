@@ -110,22 +110,22 @@ def test_misses_are_classified(run_scenario):
     """Every miss gets a reason from MISS_REASONS (benchmarks/bench_diagnosis.py tabulates them);
     known answers: improvement seed 2's planted UK rise passes BH (q 0.02) but is held back by the
     confidence gate; ctr_fatigue seed 0 supports the fatigued ads but ranks a false AOV rise first."""
-    from fb_analyst.diagnose.scoring import MISS_REASONS, miss_reason
+    from fb_analyst.diagnose.scoring import GATED, MISS_REASONS, OUTRANKED, miss_reason
 
-    fdr_q = Settings().diagnose.fdr_q
+    cfg = Settings().diagnose
     data, _, d, _ = run_scenario("improvement", 2)
-    reason, detail = miss_reason(d, data.truth, fdr_q)
-    assert reason == "significant, held back by the confidence gate" and "country=UK" in detail
+    reason, detail = miss_reason(d, data.truth, cfg)
+    assert reason == GATED and "country=UK" in detail
     planted = next(h for h in d.hypotheses if h.segment == data.truth.segment and h.metric == "cvr")
-    assert planted.q_value <= fdr_q and planted.confidence < 0.5 and planted.status == "inconclusive"
+    assert planted.q_value <= cfg.fdr_q and planted.confidence < 0.5 and planted.status == "inconclusive"
     data, _, d, _ = run_scenario("ctr_fatigue", 0)
-    reason, detail = miss_reason(d, data.truth, fdr_q)
-    assert reason == "supported, but a false hypothesis ranks first" and "creative fatigue" in detail
+    reason, detail = miss_reason(d, data.truth, cfg)
+    assert reason == OUTRANKED and "creative fatigue" in detail and "aov" in detail
     data, _, d, _ = run_scenario("cpm_spike_placement", 0)
-    assert miss_reason(d, data.truth, fdr_q) is None  # a hit
+    assert miss_reason(d, data.truth, cfg) is None  # a hit
     for scenario in SCENARIOS:
         for seed in SEEDS:
             data, _, d, _ = run_scenario(scenario, seed)
-            got = miss_reason(d, data.truth, fdr_q)
+            got = miss_reason(d, data.truth, cfg)
             assert (got is None) == score(d, data.truth).hit
             assert got is None or got[0] in MISS_REASONS

@@ -49,14 +49,23 @@ def _canonical(counts: dict[str, int]) -> set[str]:
 
 def test_title_case_spelling_wins_then_the_most_frequent():
     # a name typed with care reads "Men Bold Drop", even when a shouted or lower-case word is commoner
-    assert _canonical({"MEN BOLD DROP": 10, "men_bold_drop": 30, "Men Bold Drop": 5, "MEN Bold Drop": 8}) == {"Men Bold Drop"}
+    assert _canonical({"MEN BOLD DROP": 10, "men_bold_drop": 30, "Men Bold Drop": 5,
+                       "MEN Bold Drop": 8}) == {"Men Bold Drop"}
     assert _canonical({"women Summer Invisible": 152, "Women Summer Invisible": 46}) == {"Women Summer Invisible"}
     # equally clean spellings: the most frequent
     assert _canonical({"Men ComfortMax Launch": 155, "Men Comfortmax Launch": 55}) == {"Men ComfortMax Launch"}
     assert _canonical({"Men Comfortmax Launch": 155, "Men ComfortMax Launch": 55}) == {"Men Comfortmax Launch"}
-    # acronyms stay as typed when no spelling writes them otherwise; no mixed case at all: most frequent
-    assert _canonical({"Adset-1 LAL1": 50, "adset-1 lal1": 60}) == {"Adset-1 LAL1"}
+    # no mixed case at all: the most frequent
     assert _canonical({"MEN BOLD DROP": 10, "men_bold_drop": 30}) == {"men_bold_drop"}
+
+
+def test_a_stray_spelling_does_not_rename_an_acronym_or_a_possessive():
+    # title case decides only among spellings with a tenth of the commonest one's rows
+    assert _canonical({"Men USA Launch": 100, "Men Usa Launch": 1}) == {"Men USA Launch"}
+    assert _canonical({"Adset-1 LAL1": 50, "Adset-1 Lal1": 2, "adset-1 lal1": 60}) == {"Adset-1 LAL1"}
+    # "Men's" is one word, so its "s" is not a lower-case word of its own
+    assert _canonical({"Men's Bold Drop": 100, "Men'S Bold Drop": 1}) == {"Men's Bold Drop"}
+    assert _canonical({"Men's Bold Drop": 50, "MEN'S Bold Drop": 60}) == {"Men's Bold Drop"}
 
 
 def test_override_file_wins(tmp_path: Path):

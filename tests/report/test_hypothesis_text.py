@@ -15,6 +15,10 @@ def test_one_change_when_the_tested_change_is_the_plain_one():
     h = {"delta_pct": -0.2081, "rate_change_pct": -0.2079, "ci": [-0.324, -0.046]}
     assert change_text(h) == "-20.8%, CI [-32.4%, -4.6%]"
     assert change_text({"delta_pct": None, "rate_change_pct": None, "ci": None}) == "n/a, CI n/a"
+    # equal once printed: one figure; no plain change: the tested one with its interval
+    assert change_text({"delta_pct": -0.2080, "rate_change_pct": -0.20799, "ci": None}) == "-20.8%, CI n/a"
+    assert change_text({"delta_pct": None, "rate_change_pct": 0.1, "ci": [0.02, 0.2]}) == \
+        "like for like +10.0%, CI [+2.0%, +20.0%]"
 
 
 def test_counts_read_whole_and_money_with_cents():

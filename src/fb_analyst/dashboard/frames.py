@@ -95,7 +95,15 @@ def mix_frame(mix: Any) -> pd.DataFrame:
         mix.dimension: s.value, "weight baseline": s.weight_baseline, "weight current": s.weight_current,
         f"{mix.kpi.upper()} baseline": s.kpi_baseline, f"{mix.kpi.upper()} current": s.kpi_current,
         "mix effect": s.mix_effect, "rate effect": s.rate_effect,
+        # the same terms as shares of the account's baseline KPI, as the report shows them
+        "mix effect (% of baseline)": _share(s.mix_effect, mix.kpi_baseline),
+        "rate effect (% of baseline)": _share(s.rate_effect, mix.kpi_baseline),
     } for s in mix.segments])
+
+
+def _share(effect: Any, baseline: Any) -> float | None:
+    return effect / baseline if isinstance(effect, (int, float)) and isinstance(baseline, (int, float)) and baseline \
+        else None
 
 
 def segment_frame(segments: Any, dimension: str, kpi: str) -> pd.DataFrame:

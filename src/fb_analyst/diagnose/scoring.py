@@ -22,7 +22,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fb_analyst.diagnose.hypotheses import support_level
 from fb_analyst.diagnose.models import Diagnosis, Hypothesis
+from fb_analyst.settings import DiagnoseSettings
 
 RATE_SCENARIOS = ("cpm_spike_placement", "cvr_drop_audience", "aov_drop_country", "improvement", "ctr_fatigue")
 QUIET_SCENARIOS = ("no_change", "trend_weekly")
@@ -92,62 +94,73 @@ def score(diagnosis: Diagnosis, truth) -> Score:
     return Score(scenario=sc, hit=bool(hit), supported=len(sup), false_supported=false, top=label)
 
 
-#: Why a run missed, in the order the checks are made (``miss_reason``).
-MISS_REASONS = (
-    "false supported hypothesis",  # quiet scenarios: something was supported
-    "planted cause not among the hypotheses",  # not tested, or below every listed one
-    "not significant after FDR",  # the planted cause's test did not pass BH (power)
-    "significant, held back by the confidence gate",  # passed BH, confidence < 1/2
-    "attributed to another segment",  # explained by / drilled into another candidate
-    "supported, but a false hypothesis ranks first",  # ranking by impact put an unbacked one on top
-    "required part missing",  # mix / outage part of a composite scenario not supported
-    "a false rate hypothesis contradicts it",  # simpson: CVR down; outage: a purchase KPI down
-)
+# Why a run missed (``miss_reason``), in the order the checks are made.
+FALSE_SUPPORTED = "false supported hypothesis"  # quiet scenarios: something was supported
+NOT_LISTED = "planted cause not among the hypotheses"  # not tested, or below every listed one
+NOT_SIGNIFICANT = "not significant after FDR"  # the planted cause's test did not pass BH (power)
+GATED = "significant, held back by the confidence gate"  # passed BH, confidence below the support level
+NOT_CHOSEN = "significant, but not chosen or below the minimum effect"  # passed BH, another rule held it
+ATTRIBUTED = "attributed to another segment"  # explained by / drilled into another candidate
+OUTRANKED = "supported, but another hypothesis ranks first"  # ranking by impact put another one on top
+PART_MISSING = "required part missing"  # the mix / outage part of a composite scenario is not supported
+CONTRADICTED = "a false rate hypothesis contradicts it"  # mix: a rate claim; simpson: CVR down; outage: a KPI down
+MISS_REASONS = (FALSE_SUPPORTED, NOT_LISTED, NOT_SIGNIFICANT, GATED, NOT_CHOSEN, ATTRIBUTED, OUTRANKED,
+                PART_MISSING, CONTRADICTED)
 
 
-def miss_reason(diagnosis: Diagnosis, truth, fdr_q: float) -> tuple[str, str] | None:
+def _planted_mix(h: Hypothesis, truth) -> bool:
+    return h.kind == "mix" and truth.extra.get("mix_dimension") in h.segment
+
+
+def miss_reason(diagnosis: Diagnosis, truth, settings: DiagnoseSettings) -> tuple[str, str] | None:
     """(category from ``MISS_REASONS``, detail) of a run that ``score`` does not count as a hit;
-    None for a hit. For a planted rate cause it reads the best-placed hypothesis that states it
-    (``is_backed``, rate or fatigue kind, smallest q): not listed, not significant, gated, explained
-    by another candidate, or supported but not first."""
+    None for a hit. Composite scenarios first check their own parts (the planted mix, the outage, a
+    contradicting rate claim), with ``score``'s rules. For a planted rate cause it then reads the
+    best-placed hypothesis that states it (``is_backed``, rate or fatigue kind; supported first,
+    then smallest q): not listed, not significant, gated by the confidence, significant but held by
+    another rule, explained by another candidate, or supported but not first."""
     s = score(diagnosis, truth)
     if s.hit:
         return None
     sc, sup = truth.scenario, diagnosis.supported
     if sc in QUIET_SCENARIOS:
-        return MISS_REASONS[0], f"{len(sup)} supported, top {s.top}"
+        return FALSE_SUPPORTED, f"{len(sup)} supported, top {s.top}"
     rate_sup = [h for h in sup if h.kind in ("rate", "fatigue")]
     if sc == "mix_shift":
-        if not any(h.kind == "mix" for h in sup):
-            return MISS_REASONS[6], "no supported mix hypothesis"
-        return MISS_REASONS[7], f"rate hypothesis supported beside the mix: {rate_sup[0].title}"
+        if rate_sup:
+            return CONTRADICTED, f"rate hypothesis supported beside the mix: {rate_sup[0].title}"
+        return PART_MISSING, "no supported mix hypothesis over the planted dimension"
     if sc == "tracking_outage":
+        if any(h.metric in ("cvr", "aov", "roas", "cpa") and h.direction == "down" for h in rate_sup):
+            return CONTRADICTED, "a supported drop of a purchase-based KPI"
         if not any(h.kind == "measurement" for h in sup):
-            return MISS_REASONS[6], "no supported outage"
-        return MISS_REASONS[7], f"top {s.top}"
+            return PART_MISSING, "no supported outage"
+        return OUTRANKED, f"top {s.top}"
     if sc == "simpson":
         if any(h.metric == "cvr" and h.direction == "down" for h in rate_sup):
-            return MISS_REASONS[7], "a supported CVR drop"
-        if not any(h.kind == "mix" for h in sup):
-            return MISS_REASONS[6], "no supported mix hypothesis"
+            return CONTRADICTED, "a supported CVR drop"
+        if not any(_planted_mix(h, truth) for h in sup):
+            return PART_MISSING, "no supported mix hypothesis over the planted dimension"
     stated = [h for h in diagnosis.hypotheses if h.kind in ("rate", "fatigue") and is_backed(h, truth)]
-    if sc == "two_causes":  # the cause that is missing decides
-        found = {(h.metric, h.direction, tuple(sorted(h.segment.items()))) for h in rate_sup}
-        missing = [c for c in _causes(truth) if (c[0], c[1], tuple(sorted(c[2].items()))) not in found]
-        if missing:
-            m = missing[0]
-            stated = [h for h in stated if (h.metric, h.direction, h.segment) == m]
+    if sc in RATE_SCENARIOS or sc == "two_causes":  # what a hit needs: the planted (metric, direction, segment)
+        causes = _causes(truth)
+        if sc == "two_causes":  # the cause that is missing decides
+            found = [(h.metric, h.direction, h.segment) for h in rate_sup]
+            causes = [c for c in causes if c not in found] or causes
+        stated = [h for h in stated if (h.metric, h.direction, h.segment) in causes]
     if not stated:
-        return MISS_REASONS[1], ""
+        return NOT_LISTED, ""
     best = min(stated, key=lambda h: (h.status != "supported", h.q_value if h.q_value is not None else 1.0))
     detail = (f"{best.title}: p={best.p_value:.2g} q={best.q_value:.2g} confidence {best.confidence:.2f}"
               if best.p_value is not None and best.q_value is not None else best.title)
     if best.status == "supported":
-        return MISS_REASONS[5], f"{detail}; top {s.top}"
+        return OUTRANKED, f"{detail}; top {s.top}"
     if best.explained_by is not None:
         by = next((h for h in diagnosis.hypotheses if h.id == best.explained_by), None)
         what = best.explained_by if by is None else f"'{by.title}' ({by.status}, confidence {by.confidence:.2f})"
-        return MISS_REASONS[4], f"{detail}; explained by {what}"
-    if best.q_value is not None and best.q_value <= fdr_q:
-        return MISS_REASONS[3], detail
-    return MISS_REASONS[2], detail
+        return ATTRIBUTED, f"{detail}; explained by {what}"
+    if best.q_value is not None and best.q_value <= settings.fdr_q:
+        if best.confidence < support_level(settings) and "probable that the change exceeds" in best.reason:
+            return GATED, detail
+        return NOT_CHOSEN, f"{detail}; {best.reason}"
+    return NOT_SIGNIFICANT, detail

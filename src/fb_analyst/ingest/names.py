@@ -106,12 +106,15 @@ def _mixed_case(text: str) -> bool:
     return text != text.upper() and text != text.lower()
 
 
-_WORDS = re.compile(r"[^\W\d_]+")
+_WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # "Men's" is one word
+#: A spelling's title case counts only when it has at least this share of the commonest spelling's
+#: rows: one stray "Men Usa Launch" row must not rename "Men USA Launch" typed a hundred times.
+TITLE_MIN_SHARE = 0.1
 
 
 def _title_share(text: str) -> float:
     """Share of the words written as a name's words usually are: a capital, then not all capitals
-    ("Men", "ComfortMax"; not "MEN", "men"). One-letter words count as written."""
+    ("Men", "ComfortMax", "Men's"; not "MEN", "men"). A one-letter word counts when it is a capital."""
     words = _WORDS.findall(text)
     if not words:
         return 0.0
@@ -119,11 +122,13 @@ def _title_share(text: str) -> float:
     return ok / len(words)
 
 
-def display_rank(text: str, rows: int) -> tuple:
-    """Sort key of a spelling as the entity's display name (largest wins): mixed case first, then
-    the share of its words in title case ("Men Signature Soft" over "MEN Signature Soft", "Women
-    Summer Invisible" over "women Summer Invisible"), then the rows it has, then the text itself."""
-    return (_mixed_case(text), _title_share(text), rows, text)
+def display_rank(text: str, rows: int, most: int) -> tuple:
+    """Sort key of a spelling as the entity's display name (largest wins); ``most``: the rows of the
+    commonest spelling. Mixed case first; then, among spellings with at least ``TITLE_MIN_SHARE`` of
+    ``most`` rows, the share of words in title case ("Men Signature Soft" over "MEN Signature Soft",
+    "Women Summer Invisible" over "women Summer Invisible"); then the rows; then the text itself."""
+    title = _title_share(text) if rows >= TITLE_MIN_SHARE * most else -1.0
+    return (_mixed_case(text), title, rows, text)
 
 
 @dataclass(frozen=True)
@@ -192,7 +197,8 @@ def resolve_names(
     canonical_of_rep: dict[str, str] = {}
     for rep in reps:
         spellings = by_key[rep]
-        top = max(spellings, key=lambda r: display_rank(r, spellings[r]))
+        most = max(spellings.values())
+        top = max(spellings, key=lambda r: display_rank(r, spellings[r], most))
         canonical_of_rep[rep] = repair_text(top) or top
     for key, spellings in by_key.items():
         rep, score = key_to_rep[key]

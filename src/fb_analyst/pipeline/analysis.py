@@ -9,6 +9,7 @@ agent calls it with the windows its planner chose.
 from __future__ import annotations
 
 import contextlib
+import numbers
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import ibis
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from fb_analyst.schema import COUNT_MEASURES
 from fb_analyst.pipeline.steps import PLAN, Context, ProgressFn, StageOutcome, Step, execute_step
 
 
@@ -30,11 +32,20 @@ def field_of(obj: Any, name: str, default: Any = None) -> Any:
 
 def measure_text(name: Any, value: Any) -> str:
     """A measure's sum for a reader: counts (impressions, clicks, purchases) whole, money with cents."""
-    from fb_analyst.schema import COUNT_MEASURES
-
-    if not isinstance(value, (int, float)):
+    if not isinstance(value, numbers.Real):
         return "n/a"
     return f"{value:,.0f}" if name in COUNT_MEASURES else f"{value:,.2f}"
+
+
+def optimism_note(plan: Any) -> str:
+    """The sentence saying a budget plan's proposed revenue is net of its selection optimism (empty
+    when there is none), written the same way in the report and the dashboard."""
+    amount = field_of(plan, "selection_optimism") or 0.0
+    if not amount:
+        return ""
+    return (f"Proposed revenue, for the plan and for each campaign, is net of the selection optimism: "
+            f"{amount:,.0f}/day taken off, the bootstrap estimate of how much optimising on noisy response "
+            "curves inflates their own predicted uplift.")
 
 
 def segment_text(segment: Any) -> str:

@@ -7,6 +7,7 @@ each template's environment. A section whose stage was skipped carries the skip 
 
 from __future__ import annotations
 
+import numbers
 from datetime import datetime, timezone
 from typing import Any
 
@@ -60,28 +61,29 @@ def change_text(h: Any) -> str:
     shown and the interval stands next to the one it belongs to."""
     ci = field_of(h, "ci")
     interval = f"CI [{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]" if ci and len(ci) == 2 else "CI n/a"
-    plain, tested = field_of(h, "delta_pct"), field_of(h, "rate_change_pct")
-    if isinstance(plain, (int, float)) and isinstance(tested, (int, float)) and abs(tested - plain) >= 0.0005:
-        return f"plain {fmt_pct(plain)}; like for like {fmt_pct(tested)}, {interval}"
-    return f"{fmt_pct(plain)}, {interval}"
+    plain, tested = fmt_pct(field_of(h, "delta_pct")), fmt_pct(field_of(h, "rate_change_pct"))
+    if tested == "n/a" or tested == plain:
+        return f"{plain}, {interval}"
+    if plain == "n/a":
+        return f"like for like {tested}, {interval}"
+    return f"plain {plain}; like for like {tested}, {interval}"
 
 
 def share_of_baseline(effect: Any, baseline: Any) -> str:
     """A shift-share term as a share of the baseline KPI (mix + rate = the KPI's relative change),
     so CTR's terms (fractions of a percent) read as plainly as ROAS's."""
-    if not isinstance(effect, (int, float)) or not isinstance(baseline, (int, float)) or not baseline:
+    if not isinstance(effect, numbers.Real) or not isinstance(baseline, numbers.Real) or not baseline:
         return "n/a"
     return fmt_pct(effect / baseline)
 
 
 def _hypothesis(h: Any) -> dict[str, Any]:
     impact = field_of(h, "impact") or {}
-    ci = field_of(h, "ci")
     evidence = [
         {"segment": segment_text(field_of(e, "segment")), "window": field_of(e, "window"),
          "dates": f"{field_of(e, 'start')}..{field_of(e, 'end')}",
-         "numerator": f"{field_of(e, 'numerator')} {measure_text(field_of(e, 'numerator'), field_of(e, 'numerator_sum'))}",
-         "denominator": f"{field_of(e, 'denominator')} {measure_text(field_of(e, 'denominator'), field_of(e, 'denominator_sum'))}",
+         **{part: f"{field_of(e, part)} {measure_text(field_of(e, part), field_of(e, part + '_sum'))}"
+            for part in ("numerator", "denominator")},
          "value": fmt_kpi(field_of(e, "kpi"), field_of(e, "value")), "days": field_of(e, "days")}
         for e in (field_of(h, "evidence") or [])[:EVIDENCE_ROWS]
     ]
@@ -90,8 +92,7 @@ def _hypothesis(h: Any) -> dict[str, Any]:
         "metric": str(field_of(h, "metric", "")).upper(), "segment": segment_text(field_of(h, "segment")),
         "baseline": fmt_kpi(field_of(h, "metric"), field_of(h, "baseline")),
         "current": fmt_kpi(field_of(h, "metric"), field_of(h, "current")),
-        "delta": fmt_pct(field_of(h, "delta_pct")), "change": change_text(h),
-        "ci": f"[{fmt_pct(ci[0])}, {fmt_pct(ci[1])}]" if ci and len(ci) == 2 else "n/a",
+        "change": change_text(h),
         "q": fmt_num(field_of(h, "q_value"), "{:.2g}"), "confidence": fmt_pct(field_of(h, "confidence"), False),
         "revenue_at_stake": fmt_num(field_of(impact, "revenue_at_stake"), "{:+,.0f}"),
         "spend_share": fmt_pct(field_of(impact, "spend_share"), False),
@@ -179,7 +180,6 @@ def creative_section(analysis: Analysis) -> dict[str, Any]:
                 "onset": str(f.get("onset_date") or "")}
                for f in findings.fatigue.by_message if f.get("fatigued")][:10]
     recs = [{"campaign": r.campaign, "current_ctr": fmt_kpi("ctr", r.current_ctr),
-             "hypothesis_ids": ", ".join(r.hypothesis_ids),
              "linked": f"; hypotheses {', '.join(r.hypothesis_ids)}" if r.hypothesis_ids else "",
              "suggestions": [{"text": s.text, "theme": s.theme_label, "predicted": fmt_kpi("ctr", s.predicted_ctr.value),
                               "impressions_per_arm": f"{s.ab_test.impressions_per_arm:,}"} for s in r.suggestions]}

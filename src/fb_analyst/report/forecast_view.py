@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from fb_analyst.pipeline.analysis import optimism_note
 from fb_analyst.report.context import fmt_kpi, fmt_num, fmt_pct
 
 #: Series shown as fan charts (account level).
@@ -53,10 +54,8 @@ def _budget(plan: Any) -> dict[str, Any] | None:
         f"uplift {est(plan.expected_uplift)}.",
         f"Expected ROAS: {est(plan.expected_roas_proposed, '{:.2f}')} proposed vs {est(plan.expected_roas_current, '{:.2f}')} now.",
     ]
-    if plan.selection_optimism:
-        summary.append(f"Proposed revenue, for the plan and for each campaign, is net of the selection optimism: "
-                       f"{fmt_num(plan.selection_optimism, '{:,.0f}')}/day taken off, the bootstrap estimate of how "
-                       "much optimising on noisy response curves inflates their own predicted uplift.")
+    if note := optimism_note(plan):
+        summary.append(note)
     summary.append(plan.caveat)
     return {"rows": rows, "summary": summary}
 

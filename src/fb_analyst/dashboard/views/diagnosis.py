@@ -56,7 +56,8 @@ def render(page: Page) -> None:
             st.caption(f"{md_escape(mix.verdict)} (weights: {mix.weight})")
             st.plotly_chart(charts.mix_figure(mix), key="mix_chart")
             with st.expander("Mix vs rate table"):
-                st.dataframe(mix_frame(mix), hide_index=True)
+                st.dataframe(mix_frame(mix), hide_index=True, column_config={
+                    "mix effect (% of baseline)": _PCT, "rate effect (% of baseline)": _PCT})
 
     st.markdown("#### Hypotheses, ranked")
     hyps = hypotheses_frame(d)
@@ -67,7 +68,8 @@ def render(page: Page) -> None:
                                   default=["supported", "inconclusive", "rejected"], key="hyp_status")
         shown = hyps[hyps["status"].isin(statuses)]
         table(shown, key="hypotheses_table", column_config={
-            "change": _PCT, "like_for_like_change": _PCT, "ci_low": _PCT, "ci_high": _PCT, "confidence": _PCT, "spend_share": _PCT,
+            "change": _PCT, "like_for_like_change": _PCT, "ci_low": _PCT, "ci_high": _PCT, "confidence": _PCT,
+            "spend_share": _PCT,
             "q_value": _NUM, "baseline": _NUM, "current": _NUM, "revenue_at_stake": _MONEY,
         })
         st.caption("change: current / baseline − 1 (ratio of sums); like_for_like_change: the tested rate change, "

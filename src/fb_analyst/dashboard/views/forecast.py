@@ -8,6 +8,7 @@ from fb_analyst.dashboard import charts
 from fb_analyst.dashboard.data import forecast_history
 from fb_analyst.dashboard.frames import allocation_frame, series_frame, series_label
 from fb_analyst.dashboard.views import Page, fmt_selection, stage_notice, table
+from fb_analyst.pipeline.analysis import optimism_note
 from fb_analyst.report.escape import md_escape
 
 _PCT = st.column_config.NumberColumn(format="percent")
@@ -62,14 +63,12 @@ def _budget(budget) -> None:  # noqa: ANN001 - BudgetPlan
         u = budget.expected_uplift
         c[2].metric("Expected uplift/day (80%)", f"{u.mean:+,.0f}", help=f"80% interval {u.lo80:+,.0f}..{u.hi80:+,.0f}; "
                     f"95% {u.lo95:+,.0f}..{u.hi95:+,.0f}")
-    net = (f" Proposed revenue (plan and each campaign) is net of the selection optimism: "
-           f"{budget.selection_optimism:,.0f}/day taken off, the bootstrap estimate of how much optimising on "
-           "noisy response curves inflates their own predicted uplift.") if budget.selection_optimism else ""
-    st.caption(f"Window {budget.window_start}..{budget.window_end}; each campaign may move within "
-               f"{budget.bounds.get('lower', 0):+.0%}..{budget.bounds.get('upper', 0):+.0%}.{net}")
+    bounds = f"{budget.bounds.get('lower', 0):+.0%}..{budget.bounds.get('upper', 0):+.0%}"
+    st.caption(" ".join(filter(None, [f"Window {budget.window_start}..{budget.window_end}; each campaign may move "
+                                      f"within {bounds}.", optimism_note(budget)])))
     st.plotly_chart(charts.allocation_figure(budget), key="allocation_chart")
     table(allocation_frame(budget), key="allocation_table",
                  column_config={"change": _PCT, "current spend/day": _MONEY, "proposed spend/day": _MONEY})
     if budget.verdict:
-        st.info(budget.verdict)
+        st.info(budget.verdict[:1].upper() + budget.verdict[1:])
     st.warning(budget.caveat)
