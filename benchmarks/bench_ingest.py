@@ -7,7 +7,8 @@ auto-detected types: the least any ingestion that *keeps* a table must do. A thi
 DuckDB's plain ``COPY (SELECT * FROM read_...) TO 'x.parquet'``: the least any ingestion that
 *writes* a table must do, in bounded memory.
 Each measurement runs in a fresh subprocess; wall time is measured inside it and peak memory is
-the child's own ``ru_maxrss`` (resident set, includes Python, DuckDB and Ibis). "runnable threads"
+the child's own peak resident set (``VmHWM``, see ``pipeline.overlap.own_peak_mib``: ``ru_maxrss``
+would carry the parent's size over the spawn; includes Python, DuckDB and Ibis). "runnable threads"
 is the mean number of the child's threads running or waiting for a core (see ``RunnableThreads``):
 unlike CPU / wall time it does not depend on what else the machine is running.
 
@@ -100,9 +101,11 @@ def child(kind: str, path: str) -> None:
         extra = _work(kind, path, duckdb)
     seconds = time.perf_counter() - t0
     use = resource.getrusage(resource.RUSAGE_SELF)
+    from fb_analyst.pipeline.overlap import own_peak_mib  # after the timed work: not in its imports
+
     print(json.dumps({"kind": kind, "seconds": seconds, "cpu_seconds": use.ru_utime + use.ru_stime - cpu0,
                       "runnable_threads": runnable.mean,
-                      "import_s": import_s, "peak_mib": use.ru_maxrss / 1024, **extra}))
+                      "import_s": import_s, "peak_mib": own_peak_mib(), **extra}))
 
 
 def _work(kind: str, path: str, duckdb: Any) -> dict[str, object]:

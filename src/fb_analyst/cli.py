@@ -122,17 +122,12 @@ def run(
             from fb_analyst.settings import load_settings
 
             settings = load_settings(config, forecast={"engine": forecast_engine})
-        from fb_analyst.pipeline.run import run_pipeline, start_forecast_child
+        from fb_analyst.pipeline.run import run_pipeline
 
-        # First, before the window spec imports pandas and Ibis: the child imports meanwhile.
-        child = start_forecast_child(inputs)
-        try:
-            spec = _window_spec(current, current_days, baseline, baseline_days, compare)
-            result = run_pipeline(inputs, out, spec, settings, run_id=run_id, console=console,
-                                  forecast_child=child)
-        finally:
-            if child is not None:
-                child.cleanup()  # a bad window spec fails before run_pipeline could stop it
+        # The window spec is parsed without pandas/Ibis (windows imports them lazily), so a bad
+        # spec exits before any process starts, and run_pipeline starts the forecast child first.
+        spec = _window_spec(current, current_days, baseline, baseline_days, compare)
+        result = run_pipeline(inputs, out, spec, settings, run_id=run_id, console=console)
         result.render(console)
 
     _guard(go, out)

@@ -23,15 +23,17 @@ data row raises :class:`~fb_analyst.errors.WindowError` naming the option, the v
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import ibis
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, computed_field, field_validator
 
 from fb_analyst import schema as S
 from fb_analyst.errors import UnknownNameError, WindowError
 from fb_analyst.settings import Settings, WindowSettings
+
+if TYPE_CHECKING:  # pandas and Ibis load when a window is resolved, not when a spec is parsed
+    import ibis
+    import pandas as pd
 
 Preset = Literal["wow", "mom", "long"]
 PRESETS: tuple[str, ...] = ("wow", "mom", "long")
@@ -170,6 +172,8 @@ def _daily_volumes(table: ibis.Table) -> pd.DataFrame:
     for measure in (S.IMPRESSIONS, S.SPEND):
         if measure in table.columns:
             metrics[measure] = dated[measure].cast("float64").sum()
+    import pandas as pd
+
     daily = dated.group_by(dated[S.DATE].cast("date").name(S.DATE)).aggregate(**metrics).to_pandas()
     daily[S.DATE] = pd.to_datetime(daily[S.DATE]).dt.date
     return daily.sort_values(S.DATE).reset_index(drop=True)
@@ -178,6 +182,8 @@ def _daily_volumes(table: ibis.Table) -> pd.DataFrame:
 def detect_partial_days(daily: pd.DataFrame, cfg: WindowSettings) -> list[PartialDay]:
     """Edge days whose rows, impressions or spend fall below ``partial_day_ratio`` x the median
     of the ``partial_day_reference_days`` neighbouring days. Needs at least 3 days of data."""
+    import pandas as pd  # loaded already: ``daily`` is a frame
+
     if len(daily) < 3:
         return []
     found: list[PartialDay] = []

@@ -133,6 +133,15 @@ def test_run_modules_import_without_the_analysis_stack():
     assert out.stdout.strip() == "[]"
 
 
+def test_a_window_spec_is_parsed_without_the_analysis_stack():
+    """The CLI parses ``--current``/``--baseline`` before ``run_pipeline`` starts the forecast child:
+    the windows module loads pandas and Ibis only when a window is resolved."""
+    code = ("import sys, fb_analyst.windows as w; w.WindowSpec(current_days=7); "
+            "print(sorted(m for m in ('pandas', 'ibis', 'duckdb') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_forecast_child_starts_early_only_when_it_can_be_used(write_export, tmp_path):
     from fb_analyst.pipeline.run import start_forecast_child
 

@@ -128,11 +128,6 @@ class PackagedMiniLMEmbedder:
         self.fallback_reason: str | None = None
         self._model: Any = None
 
-    @property
-    def loaded(self) -> bool:
-        """Whether the model is in memory already (a warm-up would have nothing left to do)."""
-        return self._model is not None
-
     def load(self) -> Any:
         """The model, loaded on the first call (a warm-up thread may call it ahead of ``embed``)."""
         if self._model is None:

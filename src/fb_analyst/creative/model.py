@@ -142,8 +142,9 @@ class CtrModel:
         self.model_ = self._ridge(x, y, w, groups)
         self.alpha_ = float(self.model_.alpha)
         self.cells_ = d.assign(_y=y, _w=w, _oof=self.oof_)
-        # Message-level residuals for intervals (observed vs out-of-fold, impression-weighted).
-        msg = self._message_level()
+        # Per message: observed vs out-of-fold clicks (read by scores and text_skill too) and the
+        # residuals for intervals (impression-weighted logits).
+        msg = self.message_level_ = self._message_level()
         self.residuals_ = (msg["obs_logit"] - msg["pred_logit"]).to_numpy() if len(msg) else np.array([])
         return self
 
@@ -188,7 +189,7 @@ class CtrModel:
 
     # -- report -----------------------------------------------------------------------------
     def scores(self) -> dict[str, float | None]:
-        msg = self._message_level()
+        msg = self.message_level_
         out: dict[str, float | None] = {"spearman_message": None, "spearman_message_p": None,
                                         "spearman_cell": None, "slope": None, "intercept": None}
         if len(msg) >= 3 and msg["pred_ctr"].nunique() > 1:
@@ -224,7 +225,7 @@ class CtrModel:
 def text_skill(model: CtrModel, base: CtrModel) -> tuple[float | None, float | None]:
     """Spearman over held-out messages of log(observed / context-only) vs log(full / context-only),
     from each model's message-level out-of-fold clicks (both are fitted on the same cells and folds)."""
-    full, ctx = model._message_level(), base._message_level()
+    full, ctx = model.message_level_, base.message_level_
     if len(full) < 3:
         return None, None
     observed = np.log((full["clicks"] + 0.5) / ctx["_pc"])

@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from fb_analyst.kpis import KPIS, format_kpi, get_kpi
-from fb_analyst.pipeline.analysis import measure_text, segment_text
+from fb_analyst.pipeline.analysis import baseline_share, measure_text, segment_text
 from fb_analyst.segments import kpi_delta
 
 #: KPI tiles on the Overview, in reading order (money first, then the funnel).
@@ -96,14 +96,10 @@ def mix_frame(mix: Any) -> pd.DataFrame:
         f"{mix.kpi.upper()} baseline": s.kpi_baseline, f"{mix.kpi.upper()} current": s.kpi_current,
         "mix effect": s.mix_effect, "rate effect": s.rate_effect,
         # the same terms as shares of the account's baseline KPI, as the report shows them
-        "mix effect (% of baseline)": _share(s.mix_effect, mix.kpi_baseline),
-        "rate effect (% of baseline)": _share(s.rate_effect, mix.kpi_baseline),
+        "mix effect (% of baseline)": baseline_share(s.mix_effect, mix.kpi_baseline),
+        "rate effect (% of baseline)": baseline_share(s.rate_effect, mix.kpi_baseline),
     } for s in mix.segments])
 
-
-def _share(effect: Any, baseline: Any) -> float | None:
-    return effect / baseline if isinstance(effect, (int, float)) and isinstance(baseline, (int, float)) and baseline \
-        else None
 
 
 def segment_frame(segments: Any, dimension: str, kpi: str) -> pd.DataFrame:

@@ -66,9 +66,6 @@ class _Rows:
         self.frame = frame
         self.positions = frame.groupby(keys, sort=False).indices
 
-    def __contains__(self, key: object) -> bool:
-        return key in self.positions
-
     def __getitem__(self, key: object) -> pd.DataFrame:
         """The key's rows; no rows (same columns) for an unknown key."""
         return self.frame.take(self.positions.get(key, np.empty(0, dtype=np.intp)))
@@ -116,7 +113,7 @@ def _backtest_and_choose(members: list[PreparedSeries], out: dict[str, Outcome],
     rows = _Rows(cv, ["unique_id", "model"])
     for p in members:
         o = out[p.uid]
-        o.candidates = candidates_for(scores[p.uid], p.uid) if p.uid in scores else []
+        o.candidates = candidates_for(scores[p.uid], p.uid)  # no rows: no candidates
         o.chosen = choose_model(o.candidates, tolerance)
         if failed:
             o.notes.append(f"models that failed to fit and were dropped: {', '.join(failed)}")

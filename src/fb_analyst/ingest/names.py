@@ -108,7 +108,8 @@ def _mixed_case(text: str) -> bool:
 
 _WORDS = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # "Men's" is one word
 #: A spelling's title case counts only when it has at least this share of the commonest spelling's
-#: rows: one stray "Men Usa Launch" row must not rename "Men USA Launch" typed a hundred times.
+#: rows (the commonest of any case, all-capitals included): one stray "Men Usa Launch" row must not
+#: rename "Men USA Launch" typed a hundred times.
 TITLE_MIN_SHARE = 0.1
 
 

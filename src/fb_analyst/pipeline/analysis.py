@@ -19,7 +19,7 @@ import ibis
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from fb_analyst.schema import COUNT_MEASURES
+from fb_analyst.kpis import KPIS
 from fb_analyst.pipeline.steps import PLAN, Context, ProgressFn, StageOutcome, Step, execute_step
 
 
@@ -31,10 +31,20 @@ def field_of(obj: Any, name: str, default: Any = None) -> Any:
 
 
 def measure_text(name: Any, value: Any) -> str:
-    """A measure's sum for a reader: counts (impressions, clicks, purchases) whole, money with cents."""
+    """A measure's sum for a reader in its KPI's format (``kpis.KPIS``: counts whole, money with
+    cents); money's format for a name the registry does not know."""
     if not isinstance(value, numbers.Real):
         return "n/a"
-    return f"{value:,.0f}" if name in COUNT_MEASURES else f"{value:,.2f}"
+    kpi = KPIS.get(name) if isinstance(name, str) else None
+    return (kpi.fmt if kpi else "{:,.2f}").format(value)
+
+
+def baseline_share(effect: Any, baseline: Any) -> float | None:
+    """A shift-share term as a share of the baseline KPI (mix + rate = the KPI's relative change),
+    so CTR's terms (fractions of a percent) read as plainly as ROAS's; None when undefined."""
+    if not isinstance(effect, numbers.Real) or not isinstance(baseline, numbers.Real) or not baseline:
+        return None
+    return effect / baseline
 
 
 def optimism_note(plan: Any) -> str:

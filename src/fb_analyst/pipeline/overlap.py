@@ -179,10 +179,10 @@ def _forecast_child(inputs: Any, settings: Any, logging_target: tuple[str | None
     from fb_analyst.forecast import forecast_daily
 
     result = forecast_daily(inputs, settings)
-    return result, (time.perf_counter() - t0, _own_peak_mib())
+    return result, (time.perf_counter() - t0, own_peak_mib())
 
 
-def _own_peak_mib() -> float:
+def own_peak_mib() -> float:
     """This process' peak resident memory since it started (MiB).
 
     ``VmHWM`` from /proc: Linux carries ``ru_maxrss`` over an exec, so in a freshly spawned child

@@ -205,16 +205,13 @@ def run_pipeline(
     run_id: str,
     console: Console | None = None,
     stages: Any = None,
-    forecast_child: ParallelForecast | None = None,
 ) -> RunResult:
     """Run the whole analysis and publish its outputs into ``out_dir`` atomically.
 
     ``stages`` optionally restricts the analysis steps (see :func:`analyse`); the CLI runs all.
-    ``forecast_child``: the child from :func:`start_forecast_child` when the caller started it
-    even earlier (the CLI does, before it builds the window spec); started here otherwise.
     """
     inputs = [str(p) for p in inputs]
-    child = forecast_child if forecast_child is not None else start_forecast_child(inputs, stages)
+    child = start_forecast_child(inputs, stages)
     try:
         return _run(inputs, Path(out_dir), spec, settings, run_id, console, stages, child)
     finally:

@@ -7,12 +7,11 @@ each template's environment. A section whose stage was skipped carries the skip 
 
 from __future__ import annotations
 
-import numbers
 from datetime import datetime, timezone
 from typing import Any
 
 from fb_analyst.kpis import KPIS
-from fb_analyst.pipeline.analysis import Analysis, field_of, measure_text, segment_text
+from fb_analyst.pipeline.analysis import Analysis, baseline_share, field_of, measure_text, segment_text
 
 TOP_HYPOTHESES = 8
 SEGMENT_ROWS = 8
@@ -70,11 +69,8 @@ def change_text(h: Any) -> str:
 
 
 def share_of_baseline(effect: Any, baseline: Any) -> str:
-    """A shift-share term as a share of the baseline KPI (mix + rate = the KPI's relative change),
-    so CTR's terms (fractions of a percent) read as plainly as ROAS's."""
-    if not isinstance(effect, numbers.Real) or not isinstance(baseline, numbers.Real) or not baseline:
-        return "n/a"
-    return fmt_pct(effect / baseline)
+    """``pipeline.analysis.baseline_share`` as the report prints it."""
+    return fmt_pct(baseline_share(effect, baseline))
 
 
 def _hypothesis(h: Any) -> dict[str, Any]:
