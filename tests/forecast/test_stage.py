@@ -111,3 +111,22 @@ def test_partial_last_day_is_left_out_of_the_budget_history_whatever_the_segment
     for segments in ((S.CAMPAIGN,), ()):
         inputs = daily_inputs(table, forecast_settings, windows=windows, segments=segments)
         assert inputs.budget_daily[S.DATE].max() == inputs.last_date < frame[S.DATE].max()
+
+
+def test_budget_run_rate_counts_only_the_days_of_its_history(forecast_settings):
+    """With a cut-off last day left out of the history, the current run-rate is the spend per day
+    of the days kept (the window's day count follows), not that spend spread over one day more."""
+    from fb_analyst.forecast.stage import daily_inputs, forecast_daily
+
+    frame = generate_sample("no_change", seed=0).frame.copy()
+    last = frame[S.DATE] == frame[S.DATE].max()
+    for col in (S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE):
+        frame.loc[last, col] = (frame.loc[last, col] * 0.3).round().astype(frame[col].dtype)
+    table = table_from_pandas(frame)
+    windows = resolve_windows(table, settings=forecast_settings)
+    inputs = daily_inputs(table, forecast_settings, windows=windows)
+    plan = forecast_daily(inputs, forecast_settings).budget
+    kept = frame[(frame[S.DATE] >= str(windows.current.start)) & ~last]
+    per_day = kept.groupby(S.DATE)[S.SPEND].sum()
+    assert len(per_day) == 6 and plan.window_end == inputs.last_date.date()
+    assert plan.current_total == pytest.approx(per_day.mean(), rel=1e-6)

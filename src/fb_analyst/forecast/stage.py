@@ -145,15 +145,15 @@ def daily_inputs(
     if any(p.edge == "last" for p in windows.partial_days):
         last = last - dt.timedelta(days=1)
     last_date = pd.Timestamp(last)
-    daily_by = {"__account__": daily_sums(table)}
-    for d in segments:
-        daily_by[d] = daily_sums(table, [d])
-    for k in daily_by:
-        daily_by[k] = daily_by[k][daily_by[k][S.DATE] <= last_date]
+
+    def history(by: list[str]) -> pd.DataFrame:
+        daily = daily_sums(table, by)
+        return daily[daily[S.DATE] <= last_date]
+
+    daily_by = {"__account__": history([]), **{d: history([d]) for d in segments}}
     budget_daily = None
-    if S.CAMPAIGN in table.columns:
-        budget_daily = daily_by[S.CAMPAIGN] if S.CAMPAIGN in daily_by else daily_sums(table, [S.CAMPAIGN])
-        budget_daily = budget_daily[budget_daily[S.DATE] <= last_date]  # the same history as the forecasts
+    if S.CAMPAIGN in table.columns:  # the same history as the forecasts
+        budget_daily = daily_by[S.CAMPAIGN] if S.CAMPAIGN in daily_by else history([S.CAMPAIGN])
     return DailyInputs(daily_by=daily_by, budget_daily=budget_daily, windows=windows, last_date=last_date)
 
 
@@ -190,6 +190,8 @@ def _budget(inputs: DailyInputs, settings: Settings, budget_total: float | None,
             budget_change: float | None) -> BudgetPlan:
     if inputs.budget_daily is None:
         return BudgetPlan(status="skipped", reason="the data has no campaign column", total=0.0, current_total=0.0)
-    window = (inputs.windows.current.start, inputs.windows.current.end)
+    # The run-rate is spend per day of the history: a partial last day left out of it is left out
+    # of the window's day count too.
+    window = (inputs.windows.current.start, min(inputs.windows.current.end, inputs.last_date.date()))
     return allocate_budget(inputs.budget_daily, settings.forecast, window=window, budget_total=budget_total,
                            budget_change=budget_change, seed=settings.seed)
