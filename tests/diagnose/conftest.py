@@ -41,6 +41,20 @@ def _con():
     return connect("duckdb")
 
 
+@functools.lru_cache(maxsize=4)
+def _every_hypothesis(scenario: str, seed: int, rename: tuple[tuple[str, str, str], ...] = ()):
+    """(Settings, Diagnosis) of a generated scenario with every record written (no
+    ``max_hypotheses`` cut-off), so the explained candidates, ranked last, are in the output;
+    ``rename``: (column, old value, new value) replacements applied to the generated rows first."""
+    frame = generate_sample(scenario, seed=seed).frame.copy()
+    for col, old, new in rename:
+        frame[col] = frame[col].astype(object).where(frame[col] != old, new)
+    base = Settings()
+    settings = base.model_copy(update={"diagnose": base.diagnose.model_copy(update={"max_hypotheses": 1000})})
+    table = table_from_pandas(frame, _con())
+    return settings, diagnose(table, resolve_windows(table, None, settings), settings)
+
+
 @pytest.fixture(scope="session")
 def run_scenario():
     """``run_scenario(name, seed)`` -> (SampleData, Windows, Diagnosis, table), cached per session."""
@@ -51,6 +65,13 @@ def run_scenario():
 def generated_cube():
     """``generated_cube(scenario, seed, missing_country_every)`` -> (Cube, frame, Windows)."""
     return _generated_cube
+
+
+@pytest.fixture(scope="session")
+def every_hypothesis():
+    """``every_hypothesis(scenario, seed, rename=())`` -> (Settings, Diagnosis) with every record
+    written, cached per session."""
+    return _every_hypothesis
 
 
 @pytest.fixture(scope="session")

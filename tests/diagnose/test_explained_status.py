@@ -5,26 +5,9 @@ when the explaining one is not (e.g. the confidence gate demoted it), the explai
 
 from __future__ import annotations
 
-import functools
-
 import pytest
 
-from fb_analyst.diagnose import diagnose
 from fb_analyst.diagnose.hypotheses import explained_status
-from fb_analyst.engine import connect, table_from_pandas
-from fb_analyst.sample import generate_sample
-from fb_analyst.settings import Settings
-from fb_analyst.windows import resolve_windows
-
-
-@functools.lru_cache(maxsize=4)
-def _every_hypothesis(scenario: str, seed: int):
-    """(Settings, Diagnosis) of a generated scenario with every record written (no list cut-off),
-    so the explained candidates, ranked last, are in the output."""
-    base = Settings()
-    settings = base.model_copy(update={"diagnose": base.diagnose.model_copy(update={"max_hypotheses": 1000})})
-    table = table_from_pandas(generate_sample(scenario, seed=seed).frame, connect("duckdb"))
-    return settings, diagnose(table, resolve_windows(table, None, settings), settings)
 
 
 def test_explained_status_rejects_only_behind_a_supported_hypothesis():
@@ -36,10 +19,10 @@ def test_explained_status_rejects_only_behind_a_supported_hypothesis():
         assert reason == f"its change is within the rows of H3 (the whole account), which is itself {st}: no volume left"
 
 
-def test_generated_run_words_both_cases_coherently():
+def test_generated_run_words_both_cases_coherently(every_hypothesis):
     # two_causes seed 0 holds both: CVR candidates explained by the supported Retargeting drop, and
     # AOV candidates inside the account-wide AOV rise that the confidence gate holds back.
-    settings, d = _every_hypothesis("two_causes", 0)
+    settings, d = every_hypothesis("two_causes", 0)
     by_id = {h.id: h for h in d.hypotheses}
     explained = [h for h in d.hypotheses if h.explained_by is not None]
     behind_supported = [h for h in explained if by_id[h.explained_by].status == "supported"]
@@ -61,10 +44,10 @@ def test_generated_run_words_both_cases_coherently():
 
 
 @pytest.mark.parametrize("scenario,seed", [("two_causes", 0), ("improvement", 0)])
-def test_explained_changes_rank_after_every_unexplained_one(scenario, seed):
+def test_explained_changes_rank_after_every_unexplained_one(every_hypothesis, scenario, seed):
     # an explained change keeps the rank of a rejected one whatever its status, so it never crowds
     # an unexplained candidate out of the max_hypotheses list
-    _, d = _every_hypothesis(scenario, seed)
+    _, d = every_hypothesis(scenario, seed)
     pos = {h.id: n for n, h in enumerate(d.hypotheses)}
     last_open = max(pos[h.id] for h in d.hypotheses if h.explained_by is None and h.status != "rejected")
     assert all(pos[h.id] > last_open for h in d.hypotheses if h.explained_by is not None)

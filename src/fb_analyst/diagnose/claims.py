@@ -62,7 +62,9 @@ def mix_claim(idx: CubeIndex, mr: MixRate, alpha: float) -> Claim | None:
     evidence: list[EvidenceRow] = []
     for s in mr.segments:
         mask = cube.mask({dim: s.value})
-        t = idx.raw_test(mask, kpi, None, alpha)  # unstratified: the candidates' dispersion prior does not apply
+        # the raw (unmoderated) test: the shift-share variance below is calibrated on each
+        # segment's own dispersion estimate, not on one shrunk towards the run's prior
+        t = idx.raw_test(mask, kpi, None, alpha)
         phi = t.dispersion or 1.0
         dw = s.weight_current - s.weight_baseline
         vs = []

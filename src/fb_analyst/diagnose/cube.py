@@ -20,6 +20,7 @@ copied from the plain sums instead of being aggregated again; masks compare cach
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -32,26 +33,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fb_analyst import schema as S
-from fb_analyst.kpis import RATIO_KPIS, get_kpi
+from fb_analyst.kpis import RATIO_KPIS, complete_measures, get_kpi
 from fb_analyst.windows import Windows
 
+#: Separator inside every value column's name (and in no dimension's or key's). Doubled because
+#: dimension names such as ``creative_message`` contain one underscore, and ``frames.CubeIndex``
+#: picks the value columns by it.
+SEP = "__"
 #: Column prefix of complete-row sums (rows where every measure is known).
-ALL = "all__"
+ALL = "all" + SEP
 #: Column prefix of plain sums (rows where the measure is known), used for volumes and shares.
-SUM = "sum__"
+SUM = "sum" + SEP
 WINDOW = "window"
 
 
 def num_col(kpi: str) -> str:
-    return f"{kpi}__num"
+    return f"{kpi}{SEP}num"
 
 
 def den_col(kpi: str) -> str:
-    return f"{kpi}__den"
+    return f"{kpi}{SEP}den"
 
 
 def n_col(kpi: str) -> str:
-    return f"{kpi}__n"
+    return f"{kpi}{SEP}n"
 
 
 @dataclass(frozen=True)
@@ -156,12 +161,16 @@ class Cube:
         flag.flags.writeable = False
         return flag
 
-    def daily(self, mask: np.ndarray | None = None) -> pd.DataFrame:
-        """Daily sums (index = date, plus the window column) of the rows in ``mask``."""
-        f = self.frame if mask is None else self.frame[mask]
-        value_cols = [c for c in f.columns if c not in self.dimensions and c not in (S.DATE, WINDOW)]
-        out = f.groupby([S.DATE, WINDOW], sort=True)[value_cols].sum().reset_index()
-        return out
+    @cached_property
+    def day_in_current(self) -> np.ndarray:
+        """Per day code (``factorized(S.DATE)``), True in the current window (read-only): a day is
+        in one window, so its rows' ``in_current`` flags agree. The day-level tests and the outage
+        scan read it instead of testing each date against the windows again."""
+        day, days = self.factorized(S.DATE)
+        flag = np.zeros(len(days), bool)
+        flag[day[self.in_current]] = True
+        flag.flags.writeable = False
+        return flag
 
     def window_sums(self, mask: np.ndarray | None = None) -> pd.DataFrame:
         """Sums per window (index 'baseline', 'current'); absent windows give zero rows."""
@@ -172,7 +181,7 @@ class Cube:
 
 
 def _pair_sums(t: ibis.Table, kpis: tuple[str, ...], measures: tuple[str, ...],
-               null_free: set[str]) -> tuple[dict[str, Any], dict[str, str]]:
+               null_free: Collection[str]) -> tuple[dict[str, Any], dict[str, str]]:
     """The engine aggregates of the cube, and every value column (in frame order) with the
     aggregate it equals. Over measures without a NULL in the analysed rows, a pair sum is the plain
     sum and its count the row count, so those columns are copies, not aggregated again -- the
@@ -205,14 +214,6 @@ def _pair_sums(t: ibis.Table, kpis: tuple[str, ...], measures: tuple[str, ...],
     return aggs, source
 
 
-def _null_free(t: ibis.Table, measures: tuple[str, ...]) -> set[str]:
-    """The measures without a NULL among the rows of ``t``."""
-    if not measures:
-        return set()
-    nulls = t.aggregate(**{m: t[m].isnull().cast("int64").sum() for m in measures}).to_pyarrow()
-    return {m for m in measures if not nulls.column(m)[0].as_py()}
-
-
 def build_cube(table: ibis.Table, windows: Windows, dimensions: list[str] | tuple[str, ...]) -> Cube:
     """Aggregate ``table`` in the engine to the daily cube over the baseline and current windows.
 
@@ -228,7 +229,7 @@ def build_cube(table: ibis.Table, windows: Windows, dimensions: list[str] | tupl
     t = table.filter(in_windows).mutate(**{S.DATE: day})
     for d in dims:  # group keys as strings so masks compare reliably; nulls become an explicit label
         t = t.mutate(**{d: t[d].cast("string").fill_null("(missing)")})
-    aggs, source = _pair_sums(t, kpis, measures, _null_free(t, measures))
+    aggs, source = _pair_sums(t, kpis, measures, complete_measures(t))
     frame = _cube_frame(t.group_by([S.DATE, *dims]).aggregate(**aggs), dims, source)
     frame[WINDOW] = _labels(frame[S.DATE].to_numpy(),
                             lambda d: "current" if windows.current.contains(d) else "baseline")

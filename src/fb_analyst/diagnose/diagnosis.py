@@ -30,8 +30,8 @@ from fb_analyst.diagnose.evaluate import (
     run_candidate_tests,
     bh_weights,
 )
-from fb_analyst.diagnose.frames import CubeIndex, build_cube, den_col, num_col
-from fb_analyst.diagnose.hypotheses import (MIX_ACTIONS, OUTAGE_ACTIONS, decide, eb_input, explanation, gated_status,
+from fb_analyst.diagnose.frames import CubeIndex, build_cube, den_col, n_col, num_col
+from fb_analyst.diagnose.hypotheses import (MIX_ACTIONS, OUTAGE_ACTIONS, eb_input, explanation, gated_status,
                                             rate_hypothesis)
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.models import Diagnosis, FatigueFinding, Hypothesis, Impact, KpiChange
@@ -52,7 +52,7 @@ def _account_kpis(idx: CubeIndex, cube) -> list[KpiChange]:
         k = get_kpi(name)
         vals = []
         for cur in (False, True):
-            n = idx.window_sum(ones, f"{name}__n", cur) if f"{name}__n" in idx.values else 0
+            n = idx.window_sum(ones, n_col(name), cur)  # build_cube writes it for every cube KPI
             num = idx.window_sum(ones, num_col(name), cur)
             den = idx.window_sum(ones, den_col(name), cur)
             vals.append(ratio_value(num, den, k.scale) if n > 0 else ratio_value(None, None, k.scale))
@@ -207,8 +207,7 @@ def _assemble(idx, cands, mix_claims, out_claims, prior, cfg, currency, fat_map,
     written again (``hypotheses.explanation``) once the final ids are known."""
     keep = set()
     for i, c in enumerate(cands):
-        if c.chosen or c.explained_by is not None or not c.segment or (
-                c.p_value is not None and c.p_value < 0.2) or decide(c, cfg)[0] == "supported":
+        if c.chosen or c.explained_by is not None or not c.segment or (c.p_value is not None and c.p_value < 0.2):
             keep.add(i)
             if c.explained_by is not None:
                 keep.add(c.explained_by)

@@ -60,6 +60,8 @@ from typing import TypeVar
 import numpy as np
 from scipy import optimize, special
 
+from fb_analyst.diagnose.stats import t_test
+
 #: Fewest tests with a usable dispersion estimate for a prior to be fitted (else no moderation).
 MIN_TESTS = 10
 #: Upper-tail probability of a test's own dispersion under the prior below which it keeps its own.
@@ -185,10 +187,8 @@ def moderate(test: T, prior: DispersionPrior | None, alpha: float) -> T:
     new_phi, new_df = prior.posterior(raw, test.df, test.size)
     scale = new_phi / phi
     new_se = se * math.sqrt(scale)
-    p = float(2 * special.stdtr(new_df, -abs(test.log_ratio / new_se)))  # t's cdf (scipy.stats is 50x slower)
-    half = float(special.stdtrit(new_df, 1 - alpha / 2)) * new_se
-    changes = dict(se=new_se, df=new_df, dispersion=new_phi, p_value=p,
-                   ci_log=(test.log_ratio - half, test.log_ratio + half))
+    p, ci = t_test(test.log_ratio, new_se, new_df, alpha)
+    changes = dict(se=new_se, df=new_df, dispersion=new_phi, p_value=p, ci_log=ci)
     if hasattr(test, "excess_var"):
         changes["excess_var"] = test.excess_var * scale
     return replace(test, **changes)

@@ -43,8 +43,9 @@ from typing import Any
 
 import numpy as np
 
+from fb_analyst import schema as S
 from fb_analyst.diagnose.dispersion import moderate
-from fb_analyst.diagnose.frames import Cube, CubeIndex, PackedMask, den_col, num_col
+from fb_analyst.diagnose.frames import SUM, Cube, CubeIndex, PackedMask, den_col, num_col
 from fb_analyst.diagnose.mix import mix_vs_rate
 from fb_analyst.diagnose.refine import decision_p, drill_down, explained_chi2, is_significant, prune
 from fb_analyst.diagnose.stats import ContrastTest, RateTest
@@ -161,13 +162,13 @@ def segment_candidates(idx: CubeIndex, settings: DiagnoseSettings) -> list[dict[
     """The account and every single dimension value with enough volume in both windows."""
     out: list[dict[str, str]] = [{}]
     f = idx.cube.frame
-    if "sum__spend" not in f.columns or "sum__impressions" not in f.columns:
+    if SUM + S.SPEND not in f.columns or SUM + S.IMPRESSIONS not in f.columns:
         return out
     for dim in idx.cube.dimensions:
-        values, sums = idx.cube.sums_by(dim, ["sum__impressions", "sum__spend"], idx.include)
+        values, sums = idx.cube.sums_by(dim, [SUM + S.IMPRESSIONS, SUM + S.SPEND], idx.include)
         if values.empty:
             continue
-        spend, impr = sums["sum__spend"], sums["sum__impressions"]
+        spend, impr = sums[SUM + S.SPEND], sums[SUM + S.IMPRESSIONS]
         total = spend.sum(axis=0)
         share = ratio_array(spend, total)  # of each window's spend; NaN in a window without any
         ok = (np.fmax.reduce(share, axis=1) >= settings.min_spend_share) & (impr.min(axis=1) >= settings.min_impressions)
@@ -319,9 +320,9 @@ def _has_volume(idx: CubeIndex, seg: dict[str, str], settings: DiagnoseSettings,
     mask = idx.cube.mask(seg)
     shares = []
     for cur in (False, True):
-        tot = idx.window_sum(np.ones_like(mask), "sum__spend", cur)
-        shares.append(idx.window_sum(mask, "sum__spend", cur) / tot if tot > 0 else 0.0)
-        if idx.window_sum(mask, "sum__impressions", cur) < settings.min_impressions:
+        tot = idx.window_sum(np.ones_like(mask), SUM + S.SPEND, cur)
+        shares.append(idx.window_sum(mask, SUM + S.SPEND, cur) / tot if tot > 0 else 0.0)
+        if idx.window_sum(mask, SUM + S.IMPRESSIONS, cur) < settings.min_impressions:
             return False
     return max(shares) >= settings.min_spend_share or not spend_share
 
@@ -335,16 +336,14 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
         for i in pool:
             cands[i].gain = explained_chi2(cands[i].test)
         removed = np.zeros(len(idx.cube.frame), bool)
-        current = {i: cands[i].test for i in pool}
-        current_ct = {i: cands[i].contrast for i in pool}
-        current_trend = {i: cands[i].extra.get("trend") for i in pool}
+        # per candidate still in the pool: (own test, contrast, fatigue trend) of what is left of it
+        current = {i: (cands[i].test, cands[i].contrast, cands[i].extra.get("trend")) for i in pool}
         inc = idx.include
         while pool:
-            best = max(pool, key=lambda i: (explained_chi2(current[i]), -len(cands[i].segment)))
+            best = max(pool, key=lambda i: (explained_chi2(current[i][0]), -len(cands[i].segment)))
             cands[best].chosen = True
             # what the choice was decided on (what is left after the segments chosen before it)
-            cands[best].extra.update(test_used=current[best], contrast_used=current_ct[best],
-                                     trend_used=current_trend[best])
+            cands[best].extra["used"] = current[best]
             pool.remove(best)
             best_mask = cands[best].mask
             removed |= best_mask
@@ -359,14 +358,14 @@ def evaluate(idx: CubeIndex, cands: list[Candidate], cuts: list[float], settings
                     cands[i].explained_by = best
                     continue
                 overlap = bool((mask & best_mask).any())
-                t = idx.test(rest, kpi, cands[i].strata, settings.alpha) if overlap else current[i]
+                t = idx.test(rest, kpi, cands[i].strata, settings.alpha) if overlap else current[i][0]
                 ct = None
                 if cands[i].segment:
                     ct = idx.contrast(rest, ~mask & ~removed & inc, kpi, cands[i].strata, settings.alpha)
                 # a fatigue trend describes the whole ad/message: once rows are removed, the
                 # window contrast decides for what is left
                 trend = cands[i].extra.get("trend") if not overlap else None
-                current[i], current_ct[i], current_trend[i] = t, ct, trend
+                current[i] = (t, ct, trend)
                 if is_significant(t, ct, bool(cands[i].segment), cuts[i], settings, trend,
                                 cands[i].extra.get("searched", 1)):
                     still.append(i)

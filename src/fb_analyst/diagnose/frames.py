@@ -23,14 +23,14 @@ import numpy as np
 import pandas as pd
 
 from fb_analyst import schema as S
-from fb_analyst.diagnose.cube import (ALL, SUM, WINDOW, Cube, build_cube, den_col, n_col, num_col,
+from fb_analyst.diagnose.cube import (ALL, SEP, SUM, WINDOW, Cube, build_cube, den_col, n_col, num_col,
                                       sorted_codes)
 from fb_analyst.diagnose.dispersion import DispersionPrior, fit_dispersion_prior, moderate
 from fb_analyst.diagnose.stats import (ContrastTest, RateTest, StratumCells, contrast_change, dispersion_floor,
                                       rate_change, unique_codes, widen)
 from fb_analyst.kpis import get_kpi
 
-__all__ = ["ALL", "MEMO_SIZE", "SUM", "WINDOW", "Cube", "CubeIndex", "PackedMask", "build_cube", "den_col",
+__all__ = ["ALL", "MEMO_SIZE", "SEP", "SUM", "WINDOW", "Cube", "CubeIndex", "PackedMask", "build_cube", "den_col",
            "n_col", "num_col", "sorted_codes"]
 
 
@@ -76,9 +76,8 @@ class CubeIndex:
         self.codes: dict[str, tuple[np.ndarray, pd.Index]] = {d: cube.factorized(d) for d in cube.dimensions}
         self._strata: dict[tuple[str, ...], tuple[np.ndarray, int]] = {}
         self._recent: OrderedDict[tuple, Any] = OrderedDict()
-        self.values = {c: f[c].to_numpy(float) for c in f.columns if "__" in c}
-        self.day_current = np.zeros(len(self.days), bool)
-        self.day_current[self.day[self.current]] = True
+        self.values = {c: f[c].to_numpy(float) for c in f.columns if SEP in c}
+        self.day_current = cube.day_in_current
         #: Dispersion priors by (KPI, "own" | "contrast"), set by ``fit_dispersion``.
         self.priors: dict[tuple[str, str], DispersionPrior] = {}
 

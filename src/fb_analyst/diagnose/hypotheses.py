@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
+from fb_analyst import schema as S
 from fb_analyst.diagnose.evaluate import Candidate
 from fb_analyst.diagnose.frames import CubeIndex
 from fb_analyst.diagnose.frames import SUM, den_col, num_col
@@ -92,6 +93,9 @@ _BETTER_UP = {"ctr", "cvr", "aov", "roas"}
 
 #: Least confidence of a supported hypothesis (module doc: posterior median beyond ``min_effect``).
 SUPPORT_CONFIDENCE = 0.5
+#: Words of every reason written by ``confidence_gate``; ``scoring.miss_reason`` finds gated
+#: hypotheses by them.
+GATED_PHRASE = "probable that the change exceeds"
 
 
 def support_level(settings: DiagnoseSettings) -> float:
@@ -106,8 +110,8 @@ def confidence_gate(status: str, reason: str, conf: float, q: float | None,
     if status != "supported" or conf >= support_level(settings):
         return status, reason
     qs = "" if q is None else f" (q={q:.3g})"
-    return "inconclusive", (f"significant after FDR{qs}, but only {conf:.0%} probable that the change "
-                            f"exceeds {settings.min_effect:.0%} in its direction once shrunk towards the "
+    return "inconclusive", (f"significant after FDR{qs}, but only {conf:.0%} {GATED_PHRASE} "
+                            f"{settings.min_effect:.0%} in its direction once shrunk towards the "
                             f"run's other tests (supported needs {support_level(settings):.0%})")
 
 
@@ -205,9 +209,10 @@ def eb_input(c: Candidate) -> tuple[float | None, float | None]:
         r = c.residual
         return r.log_ratio, r.se_normal
     t, p = c.test, c.p_value
-    if "test_used" in c.extra and c.extra.get("trend_used") is None:
-        t = c.extra["test_used"]
-        p = decision_p(t, c.extra["contrast_used"], bool(c.segment), c.extra.get("searched", 1))
+    used, contrast, trend = c.extra.get("used", (None, None, None))  # set by ``evaluate`` when chosen
+    if used is not None and trend is None:
+        t = used
+        p = decision_p(t, contrast, bool(c.segment), c.extra.get("searched", 1))
     return t.log_ratio, z_se(t.log_ratio, p, t.se_normal)
 
 
@@ -251,9 +256,9 @@ def rate_hypothesis(
     evidence = rate_evidence(idx, c, excluded)
     base, cur = evidence[0].value, evidence[1].value
     mask = c.mask
-    rev = idx.window_sum(mask, SUM + "revenue", True) if SUM + "revenue" in idx.values else None
-    spend_tot = idx.window_sum(mask | True, SUM + "spend", True) if SUM + "spend" in idx.values else 0.0
-    spend_share = idx.window_sum(mask, SUM + "spend", True) / spend_tot if spend_tot > 0 else None
+    rev = idx.window_sum(mask, SUM + S.REVENUE, True) if SUM + S.REVENUE in idx.values else None
+    spend_tot = idx.window_sum(mask | True, SUM + S.SPEND, True) if SUM + S.SPEND in idx.values else 0.0
+    spend_share = idx.window_sum(mask, SUM + S.SPEND, True) / spend_tot if spend_tot > 0 else None
     seg = seg_label(c.segment)
     kind, actions = "rate", [a.format(seg=seg) for a in ACTIONS.get((c.metric, direction), [])]
     title = f"{k.label} {'rose' if direction == 'up' else 'fell'} {abs(math.expm1(t.log_ratio or 0)):.0%} in {seg}"

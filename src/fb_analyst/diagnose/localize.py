@@ -48,6 +48,7 @@ from scipy import stats
 
 from fb_analyst.diagnose.localize_search import enumerate_candidates, is_ancestor, leaves_of
 from fb_analyst.errors import InputError, MissingColumnsError
+from fb_analyst.kpis import ratio_array
 
 
 @dataclass(frozen=True)
@@ -241,8 +242,7 @@ def _expected_at_actual_volume(ra, pa, rb, pb) -> tuple[np.ndarray, np.ndarray]:
     A leaf without an expected denominator (new leaf) takes the overall expected rate.
     """
     total_rate = pa.sum() / pb.sum() if pb.sum() > 0 else (ra.sum() / rb.sum() if rb.sum() > 0 else 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rate = np.where(pb > 0, pa / np.where(pb > 0, pb, 1.0), total_rate)
+    rate = ratio_array(pa, pb, fill=total_rate)
     return ra, rb * rate
 
 
@@ -256,7 +256,7 @@ def _leaf_variance(a, e, ratio_parts, settings: LocalizeSettings) -> np.ndarray:
     v = e.copy()
     if ratio_parts is not None and settings.variance_model == "binomial":
         rb = ratio_parts[2]
-        rate = np.where(rb > 0, e / np.where(rb > 0, rb, 1.0), 0.0)
+        rate = ratio_array(e, rb, fill=0.0)
         v = e * (1.0 - np.clip(rate, 0.0, 1.0))
     return np.maximum(v, settings.variance_floor)
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from fb_analyst.diagnose.frames import Cube, den_col, num_col
 from fb_analyst.diagnose.models import MixRate, MixSegment
-from fb_analyst.kpis import get_kpi
+from fb_analyst.kpis import get_kpi, ratio_array
 
 #: |mix| / (|mix| + |rate|) above which a dimension's change is called mix-driven.
 MIX_DOMINANT = 2 / 3
@@ -41,9 +41,7 @@ def shift_share(
     if tb <= 0 or tc <= 0:
         return None, None, []
     wb, wc = den_b / tb, den_c / tc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rb = np.where(den_b > 0, scale * num_b / np.where(den_b > 0, den_b, 1), np.nan)
-        rc = np.where(den_c > 0, scale * num_c / np.where(den_c > 0, den_c, 1), np.nan)
+    rb, rc = ratio_array(scale * num_b, den_b), ratio_array(scale * num_c, den_c)
     rb_f = np.where(np.isnan(rb), rc, rb)  # one-window segments: no rate change
     rc_f = np.where(np.isnan(rc), rb, rc)
     live = ~(np.isnan(rb_f) | np.isnan(rc_f))

@@ -107,8 +107,7 @@ def _daily_sums(cube: Cube, mask: np.ndarray, value_cols: list[str]) -> pd.DataF
     a row left out), sorted by date -- integer day codes and ``np.bincount``, as every segment of
     the account is summed this way."""
     day_code, days = cube.factorized(S.DATE)
-    # per day, by build_cube's rule (a day is in one window), not scattered from every row again
-    window = np.array(["current" if cube.windows.current.contains(d) else "baseline" for d in days], object)
+    window = np.where(cube.day_in_current, "current", "baseline").astype(object)  # a day is in one window
     codes = day_code[mask]
     present = np.flatnonzero(np.bincount(codes, minlength=len(days)) > 0)
     sums = {c: np.bincount(codes, cube.frame[c].to_numpy()[mask], len(days))[present] for c in value_cols}

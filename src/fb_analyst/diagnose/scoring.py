@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fb_analyst.diagnose.hypotheses import support_level
+from fb_analyst.diagnose.hypotheses import GATED_PHRASE, support_level
 from fb_analyst.diagnose.models import Diagnosis, Hypothesis
 from fb_analyst.settings import DiagnoseSettings
 
@@ -160,7 +160,7 @@ def miss_reason(diagnosis: Diagnosis, truth, settings: DiagnoseSettings) -> tupl
         what = best.explained_by if by is None else f"'{by.title}' ({by.status}, confidence {by.confidence:.2f})"
         return ATTRIBUTED, f"{detail}; explained by {what}"
     if best.q_value is not None and best.q_value <= settings.fdr_q:
-        if best.confidence < support_level(settings) and "probable that the change exceeds" in best.reason:
+        if best.confidence < support_level(settings) and GATED_PHRASE in best.reason:
             return GATED, detail
         return NOT_CHOSEN, f"{detail}; {best.reason}"
     return NOT_SIGNIFICANT, detail

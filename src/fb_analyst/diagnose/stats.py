@@ -33,9 +33,20 @@ import math
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 from fb_analyst import schema as S
+
+
+def t_test(estimate: float, se: float, df: float, alpha: float) -> tuple[float, tuple[float, float]]:
+    """(two-sided p-value, 1 - ``alpha`` interval) of ``estimate`` with standard error ``se`` on a
+    t with ``df`` degrees of freedom -- what every day-level test and its moderation report.
+    On ``scipy.special``'s t functions: ``scipy.stats.t.sf`` / ``ppf`` return the same values
+    (they call these) but cost ~50x more per scalar: ~20% of a diagnosis's CPU on the sample
+    scenarios when every test went through them."""
+    p = float(2 * special.stdtr(df, -abs(estimate / se)))
+    half = float(special.stdtrit(df, 1 - alpha / 2)) * se
+    return p, (estimate - half, estimate + half)
 
 
 @dataclass(frozen=True)
@@ -183,11 +194,10 @@ def rate_change(
     var_e = float(np.sum(xc[live] ** 2 * r0 / xb[live]))
     a_, e_ = max(A, 0.5), max(E, 0.5 * E / max(B, 1e-300)) if B > 0 else max(E, 0.5)
     se = math.sqrt(phi * (max(var_a, 0.5) / a_**2 + max(var_e, 0.5 * var_a / max(var_a, 1e-300)) / e_**2))
-    p = float(2 * stats.t.sf(abs(log_ratio / se), df))
-    half = float(stats.t.ppf(1 - alpha / 2, df)) * se
+    p, ci = t_test(log_ratio, se, df, alpha)
     excess = phi * max(0.0, var_e / e_**2 - 1.0 / max(B, 0.5))
     return RateTest(**base, log_ratio=log_ratio, se=se, df=df, dispersion=phi, p_value=p,
-                    ci_log=(log_ratio - half, log_ratio + half), excess_var=excess, raw_dispersion=raw)
+                    ci_log=ci, excess_var=excess, raw_dispersion=raw)
 
 
 def dispersion_floor(numerator: str) -> float:
@@ -292,9 +302,8 @@ def contrast_change(
     se = math.sqrt(phi * float(np.linalg.inv(info)[1, 1]))
     if not math.isfinite(g) or not math.isfinite(se) or se <= 0:
         return none
-    p = float(2 * stats.t.sf(abs(g / se), df))
-    half = float(stats.t.ppf(1 - alpha / 2, df)) * se
-    return ContrastTest(g, se, df, phi, p, (g - half, g + half), raw_dispersion=raw, size=float(s.mean()))
+    p, ci = t_test(g, se, df, alpha)
+    return ContrastTest(g, se, df, phi, p, ci, raw_dispersion=raw, size=float(s.mean()))
 
 
 def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
@@ -302,9 +311,8 @@ def widen(t: ContrastTest, extra_var: float, alpha: float) -> ContrastTest:
     if t.se is None or t.log_ratio is None or extra_var <= 0 or t.df < 1:
         return t
     se = math.sqrt(t.se**2 + extra_var)
-    p = float(2 * stats.t.sf(abs(t.log_ratio / se), t.df))
-    half = float(stats.t.ppf(1 - alpha / 2, t.df)) * se
-    return replace(t, se=se, p_value=p, ci_log=(t.log_ratio - half, t.log_ratio + half))
+    p, ci = t_test(t.log_ratio, se, t.df, alpha)
+    return replace(t, se=se, p_value=p, ci_log=ci)
 
 
 def bh_qvalues(p_values: list[float | None], weights: list[float] | None = None) -> list[float | None]:
