@@ -95,18 +95,24 @@ def test_table_without_revenue_skips_revenue_series_and_budget(forecast_settings
     _strict_json(result)
 
 
+def _cut_off_last_day(settings):
+    """A generated account whose last day holds 30% of its usual volume (a partial day): the frame,
+    the last day's row mask, the table and its default windows."""
+    frame = generate_sample("no_change", seed=0).frame.copy()
+    last = frame[S.DATE] == frame[S.DATE].max()
+    for col in (S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE):
+        frame.loc[last, col] = (frame.loc[last, col] * 0.3).round().astype(frame[col].dtype)
+    table = table_from_pandas(frame)
+    return frame, last, table, resolve_windows(table, settings=settings)
+
+
 def test_partial_last_day_is_left_out_of_the_budget_history_whatever_the_segments(forecast_settings):
     """A cut-off last day (30% of the usual impressions) would read as a low-spend, low-revenue day
     on every response curve; it is left out of the budget's history as it is of the forecasts',
     also when campaign is not among the forecast segments."""
     from fb_analyst.forecast.stage import daily_inputs
 
-    frame = generate_sample("no_change", seed=0).frame.copy()
-    last = frame[S.DATE] == frame[S.DATE].max()
-    for col in (S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE):
-        frame.loc[last, col] = (frame.loc[last, col] * 0.3).round().astype(frame[col].dtype)
-    table = table_from_pandas(frame)
-    windows = resolve_windows(table, settings=forecast_settings)
+    frame, last, table, windows = _cut_off_last_day(forecast_settings)
     assert [p.edge for p in windows.partial_days] == ["last"]
     for segments in ((S.CAMPAIGN,), ()):
         inputs = daily_inputs(table, forecast_settings, windows=windows, segments=segments)
@@ -118,12 +124,7 @@ def test_budget_run_rate_counts_only_the_days_of_its_history(forecast_settings):
     of the days kept (the window's day count follows), not that spend spread over one day more."""
     from fb_analyst.forecast.stage import daily_inputs, forecast_daily
 
-    frame = generate_sample("no_change", seed=0).frame.copy()
-    last = frame[S.DATE] == frame[S.DATE].max()
-    for col in (S.SPEND, S.IMPRESSIONS, S.CLICKS, S.PURCHASES, S.REVENUE):
-        frame.loc[last, col] = (frame.loc[last, col] * 0.3).round().astype(frame[col].dtype)
-    table = table_from_pandas(frame)
-    windows = resolve_windows(table, settings=forecast_settings)
+    frame, last, table, windows = _cut_off_last_day(forecast_settings)
     inputs = daily_inputs(table, forecast_settings, windows=windows)
     plan = forecast_daily(inputs, forecast_settings).budget
     kept = frame[(frame[S.DATE] >= str(windows.current.start)) & ~last]
